@@ -1,0 +1,1 @@
+"""rslp: run rslearn models on prediction requests."""

@@ -1,0 +1,1 @@
+"""Ready-made strategies shared by projects: partitioners and postprocessors."""

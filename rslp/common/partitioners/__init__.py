@@ -1,0 +1,21 @@
+"""Partitioners: request -> partitions (window groups) -> windows."""
+
+from rslp.common.partitioners.fixed_window import FixedWindowPartitioner
+from rslp.common.partitioners.grid import GridPartitioner
+from rslp.common.partitioners.interface import (
+    OutputProjection,
+    Partition,
+    PartitionInterface,
+    WindowSpec,
+)
+from rslp.common.partitioners.noop import NoopPartitioner
+
+__all__ = [
+    "FixedWindowPartitioner",
+    "GridPartitioner",
+    "NoopPartitioner",
+    "OutputProjection",
+    "Partition",
+    "PartitionInterface",
+    "WindowSpec",
+]

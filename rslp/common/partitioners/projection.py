@@ -1,0 +1,84 @@
+"""Map WGS84 geometries to the pixel grid of a projected CRS (rslearn's convention).
+
+rslearn windows are defined by a projection ``(crs, x_res, -y_res)`` and integer pixel
+bounds ``(col0, row0, col1, row1)`` where ``col = x / x_res`` and ``row = y / -y_res``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+PixelBounds = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PixelGrid:
+    """A projected CRS and a square resolution, with conversions to and from WGS84.
+
+    Attributes:
+        crs: the CRS as ``EPSG:<code>`` (or any string pyproj accepts).
+        resolution: CRS units per pixel (x); y pixels are ``-resolution``.
+    """
+
+    crs: str
+    resolution: float
+
+    def to_pixels(self, geom: BaseGeometry) -> BaseGeometry:
+        """Project a WGS84 lon/lat geometry to pixel coordinates of this grid."""
+        fwd = _transformer("EPSG:4326", self.crs)
+        res = self.resolution
+
+        def f(coords: np.ndarray) -> np.ndarray:
+            x, y = fwd.transform(coords[:, 0], coords[:, 1])
+            return np.column_stack([np.asarray(x) / res, -np.asarray(y) / res])
+
+        return shapely.transform(geom, f)
+
+    def pixel_to_lonlat(self, col: float, row: float) -> tuple[float, float]:
+        """Convert pixel coordinates of this grid to WGS84 lon/lat."""
+        inv = _transformer(self.crs, "EPSG:4326")
+        lon, lat = inv.transform(col * self.resolution, -row * self.resolution)
+        return float(lon), float(lat)
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+def utm_crs_for(lon: float, lat: float) -> str:
+    """The UTM zone CRS for a point (UPS north/south beyond UTM's latitude limits).
+
+    Args:
+        lon: longitude in degrees.
+        lat: latitude in degrees.
+
+    Returns:
+        ``EPSG:326zz`` (north), ``EPSG:327zz`` (south), ``EPSG:32661`` or ``EPSG:32761`` (UPS).
+    """
+    if lat >= 84.0:
+        return "EPSG:32661"
+    if lat < -80.0:
+        return "EPSG:32761"
+    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def bounds_of(geom: BaseGeometry) -> PixelBounds:
+    """Integer pixel bounds that cover ``geom`` (floor of the minimum, ceil of the maximum)."""
+    minx, miny, maxx, maxy = geom.bounds
+    x0, y0 = math.floor(minx), math.floor(miny)
+    x1, y1 = max(math.ceil(maxx), x0 + 1), max(math.ceil(maxy), y0 + 1)
+    return x0, y0, x1, y1
+
+
+def crs_tag(crs: str) -> str:
+    """A short, path-safe tag for a CRS (``EPSG:32632`` -> ``epsg32632``)."""
+    return "".join(ch for ch in crs.lower() if ch.isalnum())

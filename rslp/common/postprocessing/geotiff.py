@@ -1,0 +1,151 @@
+"""GeoTIFF and Cloud-Optimized GeoTIFF writing and mosaicking."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.merge
+import rasterio.shutil
+from affine import Affine
+from rasterio.io import MemoryFile
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import Resampling
+
+from rslp.runner.scratch import atomic_path
+
+# Distinct colours for class ids (a colormap is written when classes are known).
+PALETTE = [
+    (34, 139, 34), (30, 144, 255), (218, 165, 32), (178, 34, 34), (148, 0, 211),
+    (255, 140, 0), (0, 206, 209), (128, 128, 0), (255, 105, 180), (112, 128, 144),
+]
+
+
+def _tags(class_names: list[str] | None) -> dict[str, str]:
+    if not class_names:
+        return {}
+    tags = {"class_names": json.dumps(class_names)}
+    tags.update({f"class_{i}": name for i, name in enumerate(class_names)})
+    return tags
+
+
+def _profile(
+    array: np.ndarray,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "driver": "GTiff",
+        "width": array.shape[2],
+        "height": array.shape[1],
+        "count": array.shape[0],
+        "dtype": array.dtype,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        **({"photometric": "palette"} if _paletted(array, class_names) else {}),
+    }
+
+
+def _paletted(array: np.ndarray, class_names: list[str] | None) -> bool:
+    return bool(class_names) and array.shape[0] == 1 and array.dtype == np.uint8
+
+
+def _decorate(dst: Any, class_names: list[str] | None) -> None:
+    """Record class names as tags and, for one-band uint8 classes, a colormap.
+
+    Call it before writing pixels: GDAL fixes the photometric tag at the first write.
+    """
+    dst.update_tags(**_tags(class_names))
+    if class_names and dst.count == 1 and dst.dtypes[0] == "uint8":
+        dst.write_colormap(1, {i: PALETTE[i % len(PALETTE)] + (255,) for i in range(len(class_names))})
+
+
+def write_geotiff(
+    path: Path,
+    array: np.ndarray,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    class_names: list[str] | None = None,
+) -> Path:
+    """Write a ``(bands, h, w)`` array as a deflate-compressed GeoTIFF, atomically."""
+    profile = _profile(array, crs, transform, nodata, class_names)
+    profile.update(compress="deflate", tiled=True, blockxsize=256, blockysize=256)
+    if array.shape[1] < 256 or array.shape[2] < 256:
+        profile.update(tiled=False)
+        profile.pop("blockxsize")
+        profile.pop("blockysize")
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            _decorate(dst, class_names)
+            dst.write(array)
+    return path
+
+
+def mosaic_to_cog(
+    inputs: list[Path], out: Path, nodata: float | None, class_names: list[str] | None = None
+) -> Path:
+    """Mosaic GeoTIFFs into one Cloud-Optimized GeoTIFF.
+
+    Overlaps resolve to the first input in the given order (callers sort inputs, so the
+    result is deterministic). Inputs in several CRSs are reprojected (nearest neighbour,
+    so class ids stay class ids) into the CRS that holds the most input pixels; ties go to
+    the CRS that sorts first.
+
+    Args:
+        inputs: GeoTIFF paths (at least one).
+        out: the COG to write.
+        nodata: nodata value of the result (also where no input covers a pixel).
+        class_names: class names to record in the metadata (and a colormap).
+
+    Returns:
+        ``out``.
+    """
+    if not inputs:
+        raise ValueError("mosaic_to_cog needs at least one input")
+    srcs = [rasterio.open(p) for p in inputs]
+    try:
+        weight: Counter[str] = Counter()
+        for s in srcs:
+            weight[s.crs.to_string()] += s.width * s.height
+        target = sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        res = min(abs(s.transform.a) for s in srcs if s.crs.to_string() == target)
+        views: list[Any] = []
+        for s in srcs:
+            if s.crs.to_string() == target:
+                views.append(s)
+            else:
+                views.append(
+                    WarpedVRT(s, crs=target, resampling=Resampling.nearest, nodata=nodata)
+                )
+        array, transform = rasterio.merge.merge(
+            views, nodata=nodata, method="first", res=(res, res), target_aligned_pixels=True
+        )
+        for v in views:
+            if isinstance(v, WarpedVRT):
+                v.close()
+        profile = _profile(array, target, transform, nodata, class_names)
+    finally:
+        for s in srcs:
+            s.close()
+    with MemoryFile() as mem:
+        with mem.open(**profile) as tmp_ds:
+            _decorate(tmp_ds, class_names)
+            tmp_ds.write(array)
+        with mem.open() as src, atomic_path(out) as tmp:
+            rasterio.shutil.copy(
+                src,
+                tmp,
+                driver="COG",
+                compress="DEFLATE",
+                overview_resampling="nearest",
+                blocksize=256,
+            )
+    return out

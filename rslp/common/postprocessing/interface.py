@@ -1,0 +1,108 @@
+"""The postprocessing contract: three stages, one strategy object per stage.
+
+``postprocessing_strategies.yaml`` names one strategy per stage (the seed's keys):
+
+- ``strategy_small`` -> :meth:`PostprocessInterface.process_window`: one window's model
+  output becomes a digestible artifact (for rasters, a GeoTIFF).
+- ``strategy_medium`` -> :meth:`PostprocessInterface.process_partition`: a partition's
+  window artifacts become its per-partition artifact(s).
+- ``strategy_large`` -> :meth:`PostprocessInterface.process_dataset`: all partition
+  artifacts become the final result(s).
+
+Each method reads and writes files only, so each stage runs alone in a fresh process.
+The output layer's type, bands, nodata and class names come from the dataset config
+(:class:`OutputLayer`), never from in-memory state.
+
+Ready-made raster strategies live in :mod:`rslp.common.postprocessing.raster`:
+:class:`~rslp.common.postprocessing.raster.NoopRaster` (pass artifacts through: one file
+per window) and :class:`~rslp.common.postprocessing.raster.CombineGeotiff` (mosaic into one
+Cloud-Optimized GeoTIFF per partition and one for the whole request).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+
+@dataclass(frozen=True)
+class OutputLayer:
+    """The dataset config's output layer, as postprocessors need it.
+
+    Attributes:
+        name: layer name in dataset.json.
+        type: ``raster`` or ``vector``.
+        bands: raster band names (empty for vector layers).
+        dtype: raster dtype name (numpy), e.g. ``uint8``.
+        nodata: the nodata value written to rasters; never a valid class.
+        class_names: class names by class id, when the layer declares them.
+    """
+
+    name: str
+    type: str
+    bands: list[str] = field(default_factory=list)
+    dtype: str = "uint8"
+    nodata: float | None = None
+    class_names: list[str] | None = None
+
+
+@dataclass
+class WindowResult:
+    """One window's model output, read from the rslearn dataset.
+
+    Attributes:
+        partition_id: the window's group.
+        name: the window name.
+        crs: the window's CRS.
+        resolution: CRS units per pixel.
+        bounds: pixel bounds ``(col0, row0, col1, row1)``.
+        time_range: the window's time range.
+        feature_ids: the request features that needed this window.
+        raster: ``(bands, height, width)`` array for raster layers, else None.
+        features: GeoJSON-like features for vector layers, else None.
+    """
+
+    partition_id: str
+    name: str
+    crs: str
+    resolution: float
+    bounds: tuple[int, int, int, int]
+    time_range: tuple[datetime, datetime] | None
+    feature_ids: list[str]
+    raster: np.ndarray | None = None
+    features: list[dict[str, Any]] | None = None
+
+    @property
+    def transform(self) -> Affine:
+        """The affine transform of the window's pixel grid."""
+        res = self.resolution
+        return Affine(res, 0.0, self.bounds[0] * res, 0.0, -res, -self.bounds[1] * res)
+
+
+class PostprocessInterface(ABC):
+    """A postprocessing strategy. Implement all three stages; each writes into ``out_dir``.
+
+    Every method returns the files it wrote, in a deterministic order, and must give
+    identical files for identical inputs. Write each file under a temporary name and
+    rename it into place, so no partial output ever looks complete.
+    """
+
+    @abstractmethod
+    def process_window(self, result: WindowResult, layer: OutputLayer, out_dir: Path) -> list[Path]:
+        """Window stage: turn one window's model output into artifact files."""
+
+    @abstractmethod
+    def process_partition(
+        self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
+    ) -> list[Path]:
+        """Partition stage: combine a partition's window artifacts."""
+
+    @abstractmethod
+    def process_dataset(self, inputs: list[Path], layer: OutputLayer, out_dir: Path) -> list[Path]:
+        """Dataset stage: combine all partitions' artifacts into the final result."""

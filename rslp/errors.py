@@ -1,0 +1,49 @@
+"""Errors raised by the runner, each naming the file and key that caused it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RunnerError(Exception):
+    """Base class for every error the runner reports to a user."""
+
+
+class ProjectError(RunnerError):
+    """A project file is missing or does not hold what the runner expects.
+
+    Args:
+        path: the offending file.
+        message: what is wrong.
+        key: the key path inside the file (for example ``strategy_small.class_path``).
+        hint: an optional suggestion for fixing it.
+    """
+
+    def __init__(
+        self, path: Path | str, message: str, key: str | None = None, hint: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.message = message
+        self.hint = hint
+        where = f"{self.path}" + (f": {key}" if key else "")
+        text = f"{where}: {message}"
+        if hint:
+            text += f" (hint: {hint})"
+        super().__init__(text)
+
+
+class StepError(RunnerError):
+    """A pipeline step failed for a partition.
+
+    Args:
+        step: the step name (partition, dataset, inference, postprocess, combine).
+        message: what went wrong.
+        partition_id: the partition being processed, if any.
+    """
+
+    def __init__(self, step: str, message: str, partition_id: str | None = None) -> None:
+        self.step = step
+        self.partition_id = partition_id
+        where = f"[{step}" + (f" {partition_id}" if partition_id else "") + "]"
+        super().__init__(f"{where} {message}")

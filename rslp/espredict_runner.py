@@ -1,0 +1,156 @@
+"""EsPredictRunner: the seed's Python API, a thin facade over :mod:`rslp.runner`.
+
+Example (the seed's ``run_pipeline.py``)::
+
+    runner = EsPredictRunner(
+        "model.yaml", "dataset.json", "partition_strategies.yaml",
+        "postprocessing_strategies.yaml", "prediction/test-request1.geojson",
+        scratch_path="scratch/",
+    )
+    partitions = runner.partition()
+    for partition_id in partitions:
+        runner.build_dataset(partition_id)
+        runner.run_inference(partition_id)
+        runner.postprocess(partition_id)
+    runner.combine(partitions)
+
+Every method reads what it needs from ``scratch_path``, so each can run alone in a fresh
+process given the same constructor arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rslp.project import ProjectFiles
+from rslp.runner import dataset as dataset_step
+from rslp.runner import inference as inference_step
+from rslp.runner import partition as partition_step
+from rslp.runner import postprocess as postprocess_step
+from rslp.runner.context import RunContext
+from rslp.runner.scratch import Scratch
+
+logger = logging.getLogger(__name__)
+
+
+class EsPredictRunner:
+    """Run a prediction request through partition, dataset, inference, postprocess, combine.
+
+    Args:
+        model_yaml: rslearn/Lightning model config.
+        dataset_json: rslearn dataset config; relative paths inside it are relative to
+            its directory (the project directory).
+        partition_strategies_yaml: partitioning strategies.
+        postprocessing_strategies_yaml: postprocessing strategies.
+        request_geojson: the prediction request (GeoJSON FeatureCollection).
+        scratch_path: where all intermediate and final outputs go.
+        checkpoint_path: model weights; default ``checkpoint.ckpt`` next to model.yaml
+            when that file exists.
+    """
+
+    def __init__(
+        self,
+        model_yaml: str | Path,
+        dataset_json: str | Path,
+        partition_strategies_yaml: str | Path,
+        postprocessing_strategies_yaml: str | Path,
+        request_geojson: str | Path,
+        scratch_path: str | Path = "scratch/",
+        checkpoint_path: str | Path | None = None,
+    ) -> None:
+        model = Path(model_yaml).resolve()
+        if checkpoint_path is None:
+            default = model.parent / "checkpoint.ckpt"
+            ckpt = default if default.exists() else None
+        else:
+            ckpt = Path(checkpoint_path).resolve()
+        files = ProjectFiles(
+            model_yaml=model,
+            dataset_json=Path(dataset_json).resolve(),
+            partition_strategies_yaml=Path(partition_strategies_yaml).resolve(),
+            postprocessing_strategies_yaml=Path(postprocessing_strategies_yaml).resolve(),
+            request_geojson=Path(request_geojson).resolve(),
+            checkpoint=ckpt,
+        )
+        self.scratch = Scratch(Path(scratch_path))
+        self.ctx = RunContext(files=files, scratch=self.scratch)
+
+    @classmethod
+    def from_project(
+        cls, project_dir: str | Path, scratch_path: str | Path, request: str | Path | None = None
+    ) -> EsPredictRunner:
+        """Build a runner from a project directory's standard file names."""
+        f = ProjectFiles.from_dir(Path(project_dir), Path(request) if request else None)
+        return cls(
+            f.model_yaml,
+            f.dataset_json,
+            f.partition_strategies_yaml,
+            f.postprocessing_strategies_yaml,
+            f.request_geojson,
+            scratch_path=scratch_path,
+            checkpoint_path=f.checkpoint,
+        )
+
+    def _snapshot(self) -> None:
+        f = self.ctx.files
+        hashes = self.scratch.snapshot_inputs(
+            {
+                "model.yaml": f.model_yaml,
+                "dataset.json": f.dataset_json,
+                "partition_strategies.yaml": f.partition_strategies_yaml,
+                "postprocessing_strategies.yaml": f.postprocessing_strategies_yaml,
+                "request.geojson": f.request_geojson,
+                "checkpoint.ckpt": f.checkpoint,
+            }
+        )
+        self.scratch.update_manifest(inputs=hashes)
+
+    def partition(self) -> list[str]:
+        """Split the request into partitions (rslearn window groups) and their windows.
+
+        Returns:
+            the partition ids: deterministic and safe as directory names.
+        """
+        self._snapshot()
+        ids = partition_step.run_partition(self.ctx)
+        self.scratch.update_manifest(partition_ids=ids)
+        logger.info("partitioned request into %d partitions", len(ids))
+        return ids
+
+    def build_dataset(self, partition_id: str) -> None:
+        """Create the partition's windows and materialize their input layers."""
+        self._run("dataset", partition_id, lambda: dataset_step.build_dataset(self.ctx, partition_id))
+
+    def run_inference(self, partition_id: str) -> None:
+        """Run the model on every window of the partition, writing the output layer."""
+        self._run(
+            "inference", partition_id, lambda: inference_step.run_inference(self.ctx, partition_id)
+        )
+
+    def postprocess(self, partition_id: str) -> None:
+        """Run the window and partition postprocessing stages for the partition."""
+        self._run(
+            "postprocess",
+            partition_id,
+            lambda: [str(p) for p in postprocess_step.postprocess(self.ctx, partition_id)],
+        )
+
+    def combine(self, partition_ids: list[str]) -> list[Path]:
+        """Run the dataset stage over the given partitions.
+
+        Returns:
+            the final artifacts under ``<scratch>/results``.
+        """
+        outs = postprocess_step.combine(self.ctx, list(partition_ids))
+        self.scratch.update_manifest(results=[str(p) for p in outs])
+        return outs
+
+    def _run(self, step: str, partition_id: str, fn: object) -> None:
+        self.scratch.record_step(partition_id, step, "running")
+        try:
+            out = fn()  # type: ignore[operator]
+        except BaseException as e:
+            self.scratch.record_step(partition_id, step, "failed", error=str(e))
+            raise
+        self.scratch.record_step(partition_id, step, "done", result=out)

@@ -1,0 +1,154 @@
+"""What every step needs: the project's files, its loaded configs and the scratch dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from rslp.common.partitioners.interface import OutputProjection, PartitionInterface
+from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface
+from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig, StrategyConfig
+from rslp.errors import ProjectError
+from rslp.plugins import instantiate
+from rslp.project import (
+    ProjectFiles,
+    load_partition_strategies,
+    load_postprocessing_strategies,
+    read_json,
+    read_yaml,
+)
+from rslp.runner.scratch import Scratch
+
+WRITER_CLASS = "RslearnWriter"
+_DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
+
+
+@dataclass
+class RunContext:
+    """The inputs of a run, loaded lazily so a step only parses what it uses.
+
+    Args:
+        files: the project's files.
+        scratch: the scratch directory.
+    """
+
+    files: ProjectFiles
+    scratch: Scratch
+
+    @cached_property
+    def partition_config(self) -> PartitionStrategiesConfig:
+        """``partition_strategies.yaml``."""
+        return load_partition_strategies(self.files.partition_strategies_yaml)
+
+    @cached_property
+    def postprocessing_config(self) -> PostprocessingStrategiesConfig:
+        """``postprocessing_strategies.yaml``."""
+        return load_postprocessing_strategies(self.files.postprocessing_strategies_yaml)
+
+    def _strategy(self, cfg: StrategyConfig, base: type, source: Any, key: str) -> Any:
+        return instantiate(cfg.class_path, cfg.init_args, base, source=source, key=key)
+
+    @cached_property
+    def large_partitioner(self) -> PartitionInterface:
+        """The ``strategy_large`` partitioner."""
+        return self._strategy(
+            self.partition_config.strategy_large,
+            PartitionInterface,
+            self.files.partition_strategies_yaml,
+            "strategy_large",
+        )
+
+    @cached_property
+    def small_partitioner(self) -> PartitionInterface:
+        """The ``strategy_small`` partitioner."""
+        return self._strategy(
+            self.partition_config.strategy_small,
+            PartitionInterface,
+            self.files.partition_strategies_yaml,
+            "strategy_small",
+        )
+
+    @property
+    def projection(self) -> OutputProjection:
+        """Where windows live."""
+        p = self.partition_config.projection
+        return OutputProjection(crs=p.crs, resolution=p.resolution)
+
+    def postprocessor(self, key: str) -> PostprocessInterface:
+        """The postprocessor for a stage key (``strategy_small|medium|large``)."""
+        cfg = getattr(self.postprocessing_config, key)
+        return self._strategy(
+            cfg, PostprocessInterface, self.files.postprocessing_strategies_yaml, key
+        )
+
+    @cached_property
+    def dataset_config(self) -> dict[str, Any]:
+        """``dataset.json`` as parsed JSON (validated by rslearn when the dataset opens)."""
+        data = read_json(self.files.dataset_json)
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
+            raise ProjectError(self.files.dataset_json, "expected an object with 'layers'", "layers")
+        return data
+
+    @cached_property
+    def model_config(self) -> dict[str, Any]:
+        """``model.yaml`` as parsed YAML."""
+        data = read_yaml(self.files.model_yaml)
+        if not isinstance(data, dict):
+            raise ProjectError(self.files.model_yaml, "expected a mapping at the top level")
+        return data
+
+    def writer_callback(self) -> dict[str, Any]:
+        """The RslearnWriter callback of model.yaml's trainer."""
+        callbacks = (self.model_config.get("trainer") or {}).get("callbacks") or []
+        for cb in callbacks:
+            if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS):
+                return cb
+        raise ProjectError(
+            self.files.model_yaml,
+            "no rslearn.train.prediction_writer.RslearnWriter in trainer.callbacks",
+            "trainer.callbacks",
+            hint="the writer's output_layer names the dataset.json layer predictions go to",
+        )
+
+    @cached_property
+    def output_layer(self) -> OutputLayer:
+        """The layer the model writes predictions to, described by dataset.json."""
+        writer = self.writer_callback()
+        name = (writer.get("init_args") or {}).get("output_layer")
+        layers = self.dataset_config["layers"]
+        if name not in layers:
+            raise ProjectError(
+                self.files.dataset_json,
+                f"model.yaml's RslearnWriter writes layer {name!r}, which is not defined",
+                "layers",
+            )
+        layer = layers[name]
+        ltype = layer.get("type")
+        if ltype == "vector":
+            return OutputLayer(name=name, type="vector", class_names=layer.get("class_names"))
+        band_sets = layer.get("band_sets") or []
+        if not band_sets:
+            raise ProjectError(self.files.dataset_json, "raster layer has no band_sets", f"layers.{name}")
+        bs = band_sets[0]
+        dtype = str(bs.get("dtype", "float32")).lower()
+        class_names = layer.get("class_names")
+        nodata = bs.get("nodata_value")
+        if nodata is None:
+            nodata = _DEFAULT_NODATA.get(dtype, -1 if "int" in dtype else float("nan"))
+        if class_names and not np.isnan(nodata) and 0 <= nodata < len(class_names):
+            raise ProjectError(
+                self.files.dataset_json,
+                f"nodata_value {nodata} is a valid class id ({class_names[int(nodata)]!r})",
+                f"layers.{name}.band_sets[0].nodata_value",
+            )
+        return OutputLayer(
+            name=name,
+            type="raster",
+            bands=list(bs.get("bands") or []),
+            dtype=dtype,
+            nodata=nodata,
+            class_names=class_names,
+        )

@@ -1,0 +1,164 @@
+"""Dataset step: create a partition's rslearn windows and prepare/ingest/materialize them."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from rasterio.crs import CRS
+from upath import UPath
+
+from rslp.errors import ProjectError, StepError
+from rslp.runner.context import RunContext
+from rslp.runner.partition import partition_windows
+from rslp.runner.scratch import write_json_atomic
+
+LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
+
+
+def _link_tree(src_dir: Path, dst_dir: Path) -> None:
+    """Mirror ``src_dir`` as real directories holding symlinks to its files.
+
+    LocalFiles writes a ``summary.json`` cache into its source directory; pointing it at
+    this mirror keeps that cache in scratch and the project directory untouched.
+    """
+    for path in sorted(src_dir.rglob("*")):
+        if path.is_dir() or path.name.endswith(".json"):
+            continue
+        link = dst_dir / path.relative_to(src_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and os.readlink(link) == str(path):
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path)
+
+
+def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
+    """Write ``dataset/config.json``: dataset.json with project-relative paths resolved.
+
+    A LocalFiles ``src_dir`` that is a relative path means relative to the project
+    directory (where dataset.json lives); it is mirrored into ``inputs/local_files``.
+
+    Returns:
+        the written config.
+    """
+    cfg = copy.deepcopy(ctx.dataset_config)
+    for name, layer in cfg["layers"].items():
+        ds = layer.get("data_source") or {}
+        class_path = ds.get("class_path") or ds.get("name")
+        if class_path != LOCAL_FILES:
+            continue
+        args = ds.get("init_args") if "class_path" in ds else ds
+        src = (args or {}).get("src_dir")
+        if not isinstance(src, str) or "://" in src:
+            continue
+        src_path = Path(src) if Path(src).is_absolute() else ctx.files.project_dir / src
+        if not src_path.is_dir():
+            raise ProjectError(
+                ctx.files.dataset_json,
+                f"LocalFiles src_dir {src!r} is not a directory ({src_path})",
+                f"layers.{name}.data_source.init_args.src_dir",
+                hint="relative paths are relative to the project directory",
+            )
+        mirror = ctx.scratch.inputs / "local_files" / name
+        _link_tree(src_path.resolve(), mirror)
+        args["src_dir"] = str(mirror)
+    write_json_atomic(ctx.scratch.dataset / "config.json", cfg)
+    return cfg
+
+
+def open_dataset(ctx: RunContext) -> Any:
+    """Open the scratch rslearn dataset (rslearn validates config.json here)."""
+    from pydantic import ValidationError
+    from rslearn.dataset import Dataset
+
+    if not (ctx.scratch.dataset / "config.json").exists():
+        write_dataset_config(ctx)
+    try:
+        return Dataset(UPath(ctx.scratch.dataset))
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ProjectError(
+            ctx.files.dataset_json,
+            f"rslearn rejects the dataset config: {err['msg']}",
+            ".".join(str(p) for p in err["loc"]),
+        ) from None
+
+
+def _materialize_problems(dataset: Any, windows: list[Any]) -> list[str]:
+    problems = []
+    for layer_name, layer_cfg in dataset.layers.items():
+        if layer_cfg.data_source is None:
+            continue
+        for w in windows:
+            if w.is_layer_completed(layer_name):
+                continue
+            datas = w.load_layer_datas()
+            groups = datas[layer_name].serialized_item_groups if layer_name in datas else []
+            if not any(groups):
+                why = "no source item covers the window (is the imagery there, at that time?)"
+            else:
+                why = (
+                    "items matched but nothing was materialized (do the band names match "
+                    "the source? LocalFiles names bands B1..Bn)"
+                )
+            problems.append(f"window {w.name} layer {layer_name}: {why}")
+    return problems
+
+
+def build_dataset(ctx: RunContext, partition_id: str) -> int:
+    """Create the partition's windows and materialize every layer that has a data source.
+
+    rslearn is called through its Python API with errors raised, not ignored, and the
+    result is checked: a window that did not materialize fails the step.
+
+    Returns:
+        the number of windows.
+
+    Raises:
+        StepError: when a data source fails or a window did not materialize.
+    """
+    from rslearn.dataset import Window
+    from rslearn.dataset.manage import (
+        ingest_dataset_windows,
+        materialize_dataset_windows,
+        prepare_dataset_windows,
+    )
+    from rslearn.utils.geometry import Projection
+
+    specs = partition_windows(ctx, partition_id)
+    write_dataset_config(ctx)
+    dataset = open_dataset(ctx)
+    for spec in specs:
+        Window(
+            storage=dataset.storage,
+            group=partition_id,
+            name=spec.name,
+            projection=Projection(CRS.from_string(spec.crs), spec.resolution, -spec.resolution),
+            bounds=spec.bounds,
+            time_range=spec.time_range,
+            options={"feature_ids": spec.feature_ids, "partition_id": partition_id},
+        ).save()
+    windows = dataset.load_windows(groups=[partition_id], names=[s.name for s in specs])
+    if len(windows) != len(specs):
+        raise StepError("dataset", f"created {len(specs)} windows, found {len(windows)}", partition_id)
+    with ctx.scratch.tmpdir():
+        for what, fn in (
+            ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),
+            ("ingest", lambda: ingest_dataset_windows(dataset, windows)),
+            ("materialize", lambda: materialize_dataset_windows(dataset, windows)),
+        ):
+            try:
+                fn()
+            except Exception as e:  # a data source can raise anything
+                raise StepError(
+                    "dataset", f"rslearn {what} failed: {type(e).__name__}: {e}", partition_id
+                ) from e
+    problems = _materialize_problems(dataset, windows)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise StepError("dataset", f"{len(problems)} window layer(s) not materialized: {shown}", partition_id)
+    return len(windows)

@@ -1,0 +1,125 @@
+"""Postprocess step (window then partition stage) and combine step (dataset stage)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rslp.common.postprocessing.interface import WindowResult
+from rslp.errors import StepError
+from rslp.runner.context import RunContext
+from rslp.runner.dataset import open_dataset
+from rslp.runner.partition import partition_windows
+
+WINDOW_DIR = "windows"
+PARTITION_DIR = "partition"
+
+
+def _read_window(ctx: RunContext, window: object, spec: object) -> WindowResult:
+    from rasterio.enums import Resampling
+    from rslearn.config import LayerConfig
+
+    layer = ctx.output_layer
+    w = window
+    cfg = LayerConfig.model_validate(ctx.dataset_config["layers"][layer.name])
+    result = WindowResult(
+        partition_id=w.group,  # type: ignore[attr-defined]
+        name=w.name,  # type: ignore[attr-defined]
+        crs=spec.crs,  # type: ignore[attr-defined]
+        resolution=spec.resolution,  # type: ignore[attr-defined]
+        bounds=tuple(w.bounds),  # type: ignore[attr-defined]
+        time_range=w.time_range,  # type: ignore[attr-defined]
+        feature_ids=list(spec.feature_ids),  # type: ignore[attr-defined]
+    )
+    if layer.type == "raster":
+        bs = cfg.band_sets[0]
+        arr = w.data.read_raster(  # type: ignore[attr-defined]
+            layer.name, bs.bands, bs.instantiate_raster_format(), resampling=Resampling.nearest
+        )
+        result.raster = arr.array[:, 0, :, :]
+    else:
+        feats = w.data.read_vector(layer.name, cfg.instantiate_vector_format())  # type: ignore[attr-defined]
+        result.features = [f.to_geojson() for f in feats]
+    return result
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty staging directory next to ``path`` (renamed onto it when complete)."""
+    staging = path.with_name(f".{path.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging`` (a directory rename, so readers never see a mix)."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _relocate(paths: list[Path], staging: Path, final: Path) -> list[Path]:
+    return [final / p.relative_to(staging) for p in paths]
+
+
+def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
+    """Run the window stage on every window, then the partition stage.
+
+    Outputs go to ``partitions/<id>/windows/`` and ``partitions/<id>/partition/``; each
+    directory is built under a staging name and renamed into place when complete.
+
+    Returns:
+        the partition-stage outputs.
+    """
+    layer = ctx.output_layer
+    specs = {s.name: s for s in partition_windows(ctx, partition_id)}
+    dataset = open_dataset(ctx)
+    windows = sorted(
+        dataset.load_windows(groups=[partition_id], names=sorted(specs)), key=lambda w: w.name
+    )
+    if not windows:
+        raise StepError("postprocess", "no windows in the dataset: run build_dataset first", partition_id)
+    window_stage = ctx.postprocessor("strategy_small")
+    partition_stage = ctx.postprocessor("strategy_medium")
+    base = ctx.scratch.partition_dir(partition_id)
+
+    win_final = base / WINDOW_DIR
+    staging = _fresh_dir(win_final)
+    window_outputs: list[Path] = []
+    for w in windows:
+        if not w.is_layer_completed(layer.name):
+            raise StepError("postprocess", f"window {w.name} has no output: run inference first", partition_id)
+        result = _read_window(ctx, w, specs[w.name])
+        window_outputs += window_stage.process_window(result, layer, staging)
+    _publish(staging, win_final)
+    window_outputs = _relocate(window_outputs, staging, win_final)
+
+    part_final = base / PARTITION_DIR
+    staging = _fresh_dir(part_final)
+    outs = partition_stage.process_partition(window_outputs, layer, staging, partition_id)
+    _publish(staging, part_final)
+    return _relocate(outs, staging, part_final)
+
+
+def combine(ctx: RunContext, partition_ids: list[str]) -> list[Path]:
+    """Dataset stage: combine the partitions' artifacts into ``results/``.
+
+    Returns:
+        the final artifacts.
+    """
+    inputs: list[Path] = []
+    for pid in sorted(partition_ids):
+        d = ctx.scratch.partition_dir(pid) / PARTITION_DIR
+        if not d.is_dir():
+            raise StepError("combine", "no partition-stage output: run postprocess first", pid)
+        inputs += sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not inputs:
+        raise StepError("combine", "the partitions produced no artifacts")
+    final = ctx.scratch.results
+    staging = _fresh_dir(final)
+    outs = ctx.postprocessor("strategy_large").process_dataset(inputs, ctx.output_layer, staging)
+    _publish(staging, final)
+    return _relocate(outs, staging, final)
