@@ -26,8 +26,17 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("project_dir", type=click.Path(path_type=Path))
-@click.option("--request", type=click.Path(path_type=Path), help="Request GeoJSON (default: prediction/*.geojson).")
-@click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch dir (default: PROJECT_DIR/scratch).")
+@click.option(
+    "--request",
+    type=click.Path(path_type=Path),
+    help="Request GeoJSON (default: prediction/*.geojson).",
+)
+@click.option(
+    "--scratch",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Scratch dir (default: PROJECT_DIR/scratch).",
+)
 def run(project_dir: Path, request: Path | None, scratch: Path | None) -> None:
     """Run the whole pipeline on PROJECT_DIR and print where the results are."""
     from rslp.espredict_runner import EsPredictRunner

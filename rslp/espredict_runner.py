@@ -120,7 +120,9 @@ class EsPredictRunner:
 
     def build_dataset(self, partition_id: str) -> None:
         """Create the partition's windows and materialize their input layers."""
-        self._run("dataset", partition_id, lambda: dataset_step.build_dataset(self.ctx, partition_id))
+        self._run(
+            "dataset", partition_id, lambda: dataset_step.build_dataset(self.ctx, partition_id)
+        )
 
     def run_inference(self, partition_id: str) -> None:
         """Run the model on every window of the partition, writing the output layer."""

@@ -122,8 +122,12 @@ def instantiate(
     try:
         inspect.signature(cls).bind(**args)
     except TypeError as e:
-        raise ProjectError(source, f"init_args do not fit {cls.__name__}: {e}", f"{key}.init_args")
+        raise ProjectError(
+            source, f"init_args do not fit {cls.__name__}: {e}", f"{key}.init_args"
+        ) from None
     try:
         return cls(**args)
     except (TypeError, ValueError) as e:
-        raise ProjectError(source, f"{cls.__name__}({args}) failed: {e}", f"{key}.init_args")
+        raise ProjectError(
+            source, f"{cls.__name__}({args}) failed: {e}", f"{key}.init_args"
+        ) from None

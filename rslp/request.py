@@ -61,9 +61,7 @@ def feature_id(raw: dict[str, Any], index: int) -> str:
     if given is not None and _SAFE.match(str(given)):
         return str(given)
     digest = hashlib.sha256(
-        json.dumps(
-            {"g": raw.get("geometry"), "p": raw.get("properties")}, sort_keys=True
-        ).encode()
+        json.dumps({"g": raw.get("geometry"), "p": raw.get("properties")}, sort_keys=True).encode()
     ).hexdigest()[:8]
     return f"f{index}-{digest}"
 

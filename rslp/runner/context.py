@@ -89,7 +89,9 @@ class RunContext:
         """``dataset.json`` as parsed JSON (validated by rslearn when the dataset opens)."""
         data = read_json(self.files.dataset_json)
         if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
-            raise ProjectError(self.files.dataset_json, "expected an object with 'layers'", "layers")
+            raise ProjectError(
+                self.files.dataset_json, "expected an object with 'layers'", "layers"
+            )
         return data
 
     @cached_property
@@ -119,7 +121,7 @@ class RunContext:
         writer = self.writer_callback()
         name = (writer.get("init_args") or {}).get("output_layer")
         layers = self.dataset_config["layers"]
-        if name not in layers:
+        if not isinstance(name, str) or name not in layers:
             raise ProjectError(
                 self.files.dataset_json,
                 f"model.yaml's RslearnWriter writes layer {name!r}, which is not defined",
@@ -131,7 +133,9 @@ class RunContext:
             return OutputLayer(name=name, type="vector", class_names=layer.get("class_names"))
         band_sets = layer.get("band_sets") or []
         if not band_sets:
-            raise ProjectError(self.files.dataset_json, "raster layer has no band_sets", f"layers.{name}")
+            raise ProjectError(
+                self.files.dataset_json, "raster layer has no band_sets", f"layers.{name}"
+            )
         bs = band_sets[0]
         dtype = str(bs.get("dtype", "float32")).lower()
         class_names = layer.get("class_names")

@@ -12,6 +12,7 @@ from upath import UPath
 
 from rslp.errors import ProjectError, StepError
 from rslp.runner.context import RunContext
+from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
 from rslp.runner.scratch import write_json_atomic
 
@@ -51,8 +52,8 @@ def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
         class_path = ds.get("class_path") or ds.get("name")
         if class_path != LOCAL_FILES:
             continue
-        args = ds.get("init_args") if "class_path" in ds else ds
-        src = (args or {}).get("src_dir")
+        args: dict[str, Any] = ds.setdefault("init_args", {}) if "class_path" in ds else ds
+        src = args.get("src_dir")
         if not isinstance(src, str) or "://" in src:
             continue
         src_path = Path(src) if Path(src).is_absolute() else ctx.files.project_dir / src
@@ -144,7 +145,9 @@ def build_dataset(ctx: RunContext, partition_id: str) -> int:
         ).save()
     windows = dataset.load_windows(groups=[partition_id], names=[s.name for s in specs])
     if len(windows) != len(specs):
-        raise StepError("dataset", f"created {len(specs)} windows, found {len(windows)}", partition_id)
+        raise StepError(
+            "dataset", f"created {len(specs)} windows, found {len(windows)}", partition_id
+        )
     with ctx.scratch.tmpdir():
         for what, fn in (
             ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),
@@ -152,13 +155,20 @@ def build_dataset(ctx: RunContext, partition_id: str) -> int:
             ("materialize", lambda: materialize_dataset_windows(dataset, windows)),
         ):
             try:
-                fn()
+                with trap_exit("dataset", partition_id, f"rslearn {what}"):
+                    fn()
+            except StepError:
+                raise
             except Exception as e:  # a data source can raise anything
                 raise StepError(
                     "dataset", f"rslearn {what} failed: {type(e).__name__}: {e}", partition_id
                 ) from e
     problems = _materialize_problems(dataset, windows)
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise StepError("dataset", f"{len(problems)} window layer(s) not materialized: {shown}", partition_id)
+        shown = "; ".join(problems[:5]) + (
+            f"; ... {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise StepError(
+            "dataset", f"{len(problems)} window layer(s) not materialized: {shown}", partition_id
+        )
     return len(windows)

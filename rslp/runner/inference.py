@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import logging
 import os
 from collections.abc import Iterator
@@ -14,8 +13,10 @@ from typing import Any
 import yaml
 
 from rslp.errors import ProjectError, StepError
+from rslp.plugins import import_class
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
+from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
 from rslp.runner.scratch import atomic_path
 
@@ -83,7 +84,9 @@ def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
     return cfg
 
 
-def run_lightning(subcommand: str, config: dict[str, Any], config_file: Path, ckpt: Path | None) -> None:
+def run_lightning(
+    subcommand: str, config: dict[str, Any], config_file: Path, ckpt: Path | None
+) -> None:
     """Run rslearn's LightningCLI in this process.
 
     Args:
@@ -106,22 +109,34 @@ def run_lightning(subcommand: str, config: dict[str, Any], config_file: Path, ck
     if ckpt is not None:
         args += ["--ckpt_path", str(ckpt)]
     init_jsonargparse()
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            RslearnLightningCLI(
-                model_class=LightningModule,
-                datamodule_class=LightningDataModule,
-                args=args,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                save_config_callback=None,
-                parser_class=RslearnArgumentParser,
-            )
-    except SystemExit as e:
-        text = err.getvalue().strip().splitlines()
-        detail = " ".join(text[-3:]) if text else f"exit status {e.code}"
-        raise StepError(subcommand, f"rslearn/Lightning rejected {config_file.name}: {detail}") from None
+    with trap_exit(subcommand, what=f"rslearn/Lightning rejected {config_file.name}"):
+        RslearnLightningCLI(
+            model_class=LightningModule,
+            datamodule_class=LightningDataModule,
+            args=args,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=None,
+            parser_class=RslearnArgumentParser,
+        )
+
+
+def _class_paths(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        cp = node.get("class_path")
+        if isinstance(cp, str):
+            yield key, cp
+        for k, v in node.items():
+            yield from _class_paths(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _class_paths(v, f"{key}[{i}]")
+
+
+def check_model_classes(ctx: RunContext) -> None:
+    """Import every ``class_path`` in model.yaml, naming the first that does not import."""
+    for key, class_path in _class_paths(ctx.model_config):
+        import_class(class_path, source=ctx.files.model_yaml, key=f"{key}.class_path")
 
 
 def run_inference(ctx: RunContext, partition_id: str) -> int:
@@ -134,9 +149,12 @@ def run_inference(ctx: RunContext, partition_id: str) -> int:
         ProjectError: a bad checkpoint or model config.
         StepError: when prediction fails or leaves windows without output.
     """
+    check_model_classes(ctx)
     ckpt = ctx.files.checkpoint
     if ckpt is not None and ckpt.stat().st_size == 0:
-        raise ProjectError(ckpt, "checkpoint file is empty", hint="train the model or remove the file")
+        raise ProjectError(
+            ckpt, "checkpoint file is empty", hint="train the model or remove the file"
+        )
     output = ctx.output_layer
     names = [w.name for w in partition_windows(ctx, partition_id)]
     dataset = open_dataset(ctx)
@@ -144,7 +162,8 @@ def run_inference(ctx: RunContext, partition_id: str) -> int:
     if len(windows) != len(names):
         raise StepError(
             "inference",
-            f"{len(names) - len(windows)} planned windows are not in the dataset: run build_dataset",
+            f"{len(names) - len(windows)} planned windows are not in the dataset "
+            "(run build_dataset first)",
             partition_id,
         )
     if all(w.is_layer_completed(output.name) for w in windows):
@@ -165,7 +184,8 @@ def run_inference(ctx: RunContext, partition_id: str) -> int:
     if missing:
         raise StepError(
             "inference",
-            f"{len(missing)} of {len(windows)} windows have no {output.name!r} output: {missing[:5]}",
+            f"{len(missing)} of {len(windows)} windows have no {output.name!r} output: "
+            f"{missing[:5]}",
             partition_id,
         )
     return len(windows)

@@ -33,7 +33,7 @@ def plan_partitions(ctx: RunContext) -> dict[str, Any]:
     if len(set(ids)) != len(ids):
         raise StepError("partition", f"strategy_large produced duplicate partition ids: {ids}")
     seen: dict[str, WindowSpec] = {}
-    out = []
+    out: list[tuple[str, list[str], list[WindowSpec]]] = []
     for part in sorted(partitions, key=lambda p: p.id):
         try:
             windows = small.partition_windows(part, ctx.projection)
@@ -47,16 +47,12 @@ def plan_partitions(ctx: RunContext) -> dict[str, Any]:
                 continue
             seen[w.name] = w
             mine[w.name] = w
-        out.append(
-            {
-                "id": part.id,
-                "feature_ids": [f.id for f in part.features],
-                "windows": [mine[n] for n in sorted(mine)],
-            }
-        )
+        out.append((part.id, [f.id for f in part.features], [mine[n] for n in sorted(mine)]))
     return {
         "partitions": [
-            {**p, "windows": [w.to_json() for w in p["windows"]]} for p in out if p["windows"]
+            {"id": pid, "feature_ids": fids, "windows": [w.to_json() for w in ws]}
+            for pid, fids, ws in out
+            if ws
         ]
     }
 

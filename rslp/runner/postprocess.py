@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+from rslp.common.partitioners.interface import WindowSpec
 from rslp.common.postprocessing.interface import WindowResult
 from rslp.errors import StepError
 from rslp.runner.context import RunContext
@@ -15,30 +17,29 @@ WINDOW_DIR = "windows"
 PARTITION_DIR = "partition"
 
 
-def _read_window(ctx: RunContext, window: object, spec: object) -> WindowResult:
+def _read_window(ctx: RunContext, w: Any, spec: WindowSpec) -> WindowResult:
     from rasterio.enums import Resampling
     from rslearn.config import LayerConfig
 
     layer = ctx.output_layer
-    w = window
     cfg = LayerConfig.model_validate(ctx.dataset_config["layers"][layer.name])
     result = WindowResult(
-        partition_id=w.group,  # type: ignore[attr-defined]
-        name=w.name,  # type: ignore[attr-defined]
-        crs=spec.crs,  # type: ignore[attr-defined]
-        resolution=spec.resolution,  # type: ignore[attr-defined]
-        bounds=tuple(w.bounds),  # type: ignore[attr-defined]
-        time_range=w.time_range,  # type: ignore[attr-defined]
-        feature_ids=list(spec.feature_ids),  # type: ignore[attr-defined]
+        partition_id=w.group,
+        name=w.name,
+        crs=spec.crs,
+        resolution=spec.resolution,
+        bounds=tuple(w.bounds),
+        time_range=w.time_range,
+        feature_ids=list(spec.feature_ids),
     )
     if layer.type == "raster":
         bs = cfg.band_sets[0]
-        arr = w.data.read_raster(  # type: ignore[attr-defined]
+        arr = w.data.read_raster(
             layer.name, bs.bands, bs.instantiate_raster_format(), resampling=Resampling.nearest
         )
         result.raster = arr.array[:, 0, :, :]
     else:
-        feats = w.data.read_vector(layer.name, cfg.instantiate_vector_format())  # type: ignore[attr-defined]
+        feats = w.data.read_vector(layer.name, cfg.instantiate_vector_format())
         result.features = [f.to_geojson() for f in feats]
     return result
 
@@ -81,7 +82,9 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
         dataset.load_windows(groups=[partition_id], names=sorted(specs)), key=lambda w: w.name
     )
     if not windows:
-        raise StepError("postprocess", "no windows in the dataset: run build_dataset first", partition_id)
+        raise StepError(
+            "postprocess", "no windows in the dataset: run build_dataset first", partition_id
+        )
     window_stage = ctx.postprocessor("strategy_small")
     partition_stage = ctx.postprocessor("strategy_medium")
     base = ctx.scratch.partition_dir(partition_id)
@@ -91,7 +94,9 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
     window_outputs: list[Path] = []
     for w in windows:
         if not w.is_layer_completed(layer.name):
-            raise StepError("postprocess", f"window {w.name} has no output: run inference first", partition_id)
+            raise StepError(
+                "postprocess", f"window {w.name} has no output: run inference first", partition_id
+            )
         result = _read_window(ctx, w, specs[w.name])
         window_outputs += window_stage.process_window(result, layer, staging)
     _publish(staging, win_final)

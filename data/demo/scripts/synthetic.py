@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from pyproj import Transformer
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from shapely.affinity import rotate, scale
 from shapely.geometry import Point, mapping
-import shapely
 
 CRS = "EPSG:32632"
 RESOLUTION = 10.0
@@ -64,7 +64,9 @@ def _smooth_noise(rng: np.random.Generator, size: int, cell: int) -> np.ndarray:
     return rows[:, i0] * (1 - f)[None, :] + rows[:, i0 + 1] * f[None, :]
 
 
-def render(origin: tuple[float, float], size: int, lakes: list[Lake], seed: int) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    origin: tuple[float, float], size: int, lakes: list[Lake], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Render a scene.
 
     Returns:
@@ -73,7 +75,10 @@ def render(origin: tuple[float, float], size: int, lakes: list[Lake], seed: int)
     rng = np.random.default_rng(seed)
     transform = from_origin(origin[0], origin[1], RESOLUTION, RESOLUTION)
     water = rasterize(
-        [(lake.polygon(), 1) for lake in lakes], out_shape=(size, size), transform=transform, dtype="uint8"
+        [(lake.polygon(), 1) for lake in lakes],
+        out_shape=(size, size),
+        transform=transform,
+        dtype="uint8",
     )
     veg = _smooth_noise(rng, size, 64)
     soil = (_smooth_noise(rng, size, 32) > 0.7).astype(float)
@@ -126,12 +131,18 @@ def lakes_geojson(lakes: list[Lake]) -> dict:
             lake.polygon(), lambda c: np.column_stack(to_ll.transform(c[:, 0], c[:, 1]))
         )
         feats.append(
-            {"type": "Feature", "properties": {"name": lake.name, "class": "water"}, "geometry": mapping(poly)}
+            {
+                "type": "Feature",
+                "properties": {"name": lake.name, "class": "water"},
+                "geometry": mapping(poly),
+            }
         )
     return {"type": "FeatureCollection", "features": feats}
 
 
-def random_lakes(rng: np.random.Generator, origin: tuple[float, float], size: int, n: int) -> list[Lake]:
+def random_lakes(
+    rng: np.random.Generator, origin: tuple[float, float], size: int, n: int
+) -> list[Lake]:
     """Random elliptical lakes inside a scene (for training scenes)."""
     extent = size * RESOLUTION
     lakes = []

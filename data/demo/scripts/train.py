@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from rasterio.crs import CRS as RioCRS
+from rasterio.crs import CRS as RasterioCRS  # noqa: N811
 from upath import UPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,14 +53,19 @@ def build_training_dataset(root: Path) -> None:
     (root / "ds").mkdir(parents=True)
     (root / "ds" / "config.json").write_text(json.dumps(cfg))
     dataset = Dataset(UPath(root / "ds"))
-    proj = Projection(RioCRS.from_string(CRS), RESOLUTION, -RESOLUTION)
+    proj = Projection(RasterioCRS.from_string(CRS), RESOLUTION, -RESOLUTION)
     col0, row0 = int(ORIGIN[0] / RESOLUTION), int(-ORIGIN[1] / RESOLUTION)
     label_cfg = dataset.layers["label"].band_sets[0]
     windows = []
     n = SIZE // WINDOW
     for i in range(n):
         for j in range(n):
-            bounds = (col0 + j * WINDOW, row0 + i * WINDOW, col0 + (j + 1) * WINDOW, row0 + (i + 1) * WINDOW)
+            bounds = (
+                col0 + j * WINDOW,
+                row0 + i * WINDOW,
+                col0 + (j + 1) * WINDOW,
+                row0 + (i + 1) * WINDOW,
+            )
             split = "val" if (i * n + j) % 5 == 0 else "train"
             w = Window(dataset.storage, "train", f"w_{i}_{j}", proj, bounds, None, {"split": split})
             w.save()
@@ -74,7 +79,10 @@ def build_training_dataset(root: Path) -> None:
         label = water[r0 : r0 + WINDOW, c0 : c0 + WINDOW][None].astype(np.uint8)
         with w.data.open_layer_writer("label") as writer:
             writer.write_raster(
-                ["label"], label_cfg.instantiate_raster_format(), w.projection, w.bounds,
+                ["label"],
+                label_cfg.instantiate_raster_format(),
+                w.projection,
+                w.bounds,
                 RasterArray(chw_array=label),
             )
         w.mark_layer_completed("label")
@@ -90,6 +98,8 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        (root / "tmp").mkdir()
+        tempfile.tempdir = str(root / "tmp")  # rslearn leaves example lists in TMPDIR
         build_training_dataset(root)
         cfg = yaml.safe_load((PROJECT / "model.yaml").read_text())
         cfg["trainer"].update(
@@ -105,7 +115,11 @@ def main() -> None:
         if not ckpts:
             raise SystemExit("training wrote no checkpoint")
         state = torch.load(ckpts[-1], map_location="cpu", weights_only=False)
-        slim = {k: state[k] for k in ("state_dict", "epoch", "global_step", "pytorch-lightning_version") if k in state}
+        slim = {
+            k: state[k]
+            for k in ("state_dict", "epoch", "global_step", "pytorch-lightning_version")
+            if k in state
+        }
         slim["hyper_parameters"] = {}
         tmp_out = args.out.with_name(args.out.name + ".tmp")
         torch.save(slim, tmp_out)

@@ -52,7 +52,9 @@ class GridPartitioner(PartitionInterface):
             pg = prep(f.geometry)
             for ix in range(math.floor(minx / size), math.floor(maxx / size) + 1):
                 for iy in range(math.floor(miny / size), math.floor(maxy / size) + 1):
-                    cell = shapely.geometry.box(ix * size, iy * size, (ix + 1) * size, (iy + 1) * size)
+                    cell = shapely.geometry.box(
+                        ix * size, iy * size, (ix + 1) * size, (iy + 1) * size
+                    )
                     if pg.intersects(cell):
                         cells.setdefault((ix, iy), []).append(f)
         return [

@@ -116,9 +116,7 @@ class WindowSpec:
         )
 
 
-def make_window(
-    grid: PixelGrid, bounds: PixelBounds, feature: RequestFeature
-) -> WindowSpec:
+def make_window(grid: PixelGrid, bounds: PixelBounds, feature: RequestFeature) -> WindowSpec:
     """Build a window whose name is derived from its content (CRS, bounds, time)."""
     t0, t1 = feature.time_range
     th = hashlib.sha256(f"{t0.isoformat()}|{t1.isoformat()}".encode()).hexdigest()[:8]

@@ -20,8 +20,16 @@ from rslp.runner.scratch import atomic_path
 
 # Distinct colours for class ids (a colormap is written when classes are known).
 PALETTE = [
-    (34, 139, 34), (30, 144, 255), (218, 165, 32), (178, 34, 34), (148, 0, 211),
-    (255, 140, 0), (0, 206, 209), (128, 128, 0), (255, 105, 180), (112, 128, 144),
+    (34, 139, 34),
+    (30, 144, 255),
+    (218, 165, 32),
+    (178, 34, 34),
+    (148, 0, 211),
+    (255, 140, 0),
+    (0, 206, 209),
+    (128, 128, 0),
+    (255, 105, 180),
+    (112, 128, 144),
 ]
 
 
@@ -64,7 +72,9 @@ def _decorate(dst: Any, class_names: list[str] | None) -> None:
     """
     dst.update_tags(**_tags(class_names))
     if class_names and dst.count == 1 and dst.dtypes[0] == "uint8":
-        dst.write_colormap(1, {i: PALETTE[i % len(PALETTE)] + (255,) for i in range(len(class_names))})
+        dst.write_colormap(
+            1, {i: PALETTE[i % len(PALETTE)] + (255,) for i in range(len(class_names))}
+        )
 
 
 def write_geotiff(
@@ -82,10 +92,9 @@ def write_geotiff(
         profile.update(tiled=False)
         profile.pop("blockxsize")
         profile.pop("blockysize")
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            _decorate(dst, class_names)
-            dst.write(array)
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        _decorate(dst, class_names)
+        dst.write(array)
     return path
 
 
@@ -122,9 +131,7 @@ def mosaic_to_cog(
             if s.crs.to_string() == target:
                 views.append(s)
             else:
-                views.append(
-                    WarpedVRT(s, crs=target, resampling=Resampling.nearest, nodata=nodata)
-                )
+                views.append(WarpedVRT(s, crs=target, resampling=Resampling.nearest, nodata=nodata))
         array, transform = rasterio.merge.merge(
             views, nodata=nodata, method="first", res=(res, res), target_aligned_pixels=True
         )
