@@ -6,6 +6,7 @@ import contextlib
 import copy
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,16 +110,21 @@ def run_lightning(
     if ckpt is not None:
         args += ["--ckpt_path", str(ckpt)]
     init_jsonargparse()
-    with trap_exit(subcommand, what=f"rslearn/Lightning rejected {config_file.name}"):
-        RslearnLightningCLI(
-            model_class=LightningModule,
-            datamodule_class=LightningDataModule,
-            args=args,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_callback=None,
-            parser_class=RslearnArgumentParser,
-        )
+    argv = sys.argv
+    sys.argv = argv[:1]  # LightningCLI warns when the host process has arguments of its own
+    try:
+        with trap_exit(subcommand, what=f"rslearn/Lightning rejected {config_file.name}"):
+            RslearnLightningCLI(
+                model_class=LightningModule,
+                datamodule_class=LightningDataModule,
+                args=args,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_callback=None,
+                parser_class=RslearnArgumentParser,
+            )
+    finally:
+        sys.argv = argv
 
 
 def _class_paths(node: Any, key: str = "") -> Iterator[tuple[str, str]]:

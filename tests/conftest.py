@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to the repository's projects and small real test data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo"
+SEED_SAMPLE = REPO.parent / "shared" / "seed" / "esrunner_sample"
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    """A writable copy of the demo project (without any scratch)."""
+    dst = tmp_path / "demo"
+    shutil.copytree(DEMO, dst, ignore=shutil.ignore_patterns("scratch", "__pycache__"))
+    return dst
+
+
+def write_request(path: Path, features: list[dict]) -> Path:
+    """Write a FeatureCollection request file."""
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def polygon_feature(coords: list[tuple[float, float]], **props: object) -> dict:
+    """A GeoJSON polygon feature with the seed's time properties by default."""
+    props.setdefault("es_start_time", "2024-06-01T00:00:00+00:00")
+    props.setdefault("es_end_time", "2024-06-30T00:00:00+00:00")
+    ring = [list(c) for c in coords] + [list(coords[0])]
+    return {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [ring]}}

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+
+from rslp.common.postprocessing import CombineGeotiff, NoopRaster, OutputLayer, WindowResult
+from rslp.common.postprocessing.geotiff import mosaic_to_cog, write_geotiff
+
+LAYER = OutputLayer("output", "raster", ["output"], "uint8", 255, ["land", "water"])
+
+
+def window(name: str, col0: int, row0: int, value: int, size: int = 16) -> WindowResult:
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    return WindowResult(
+        partition_id="p",
+        name=name,
+        crs="EPSG:32632",
+        resolution=10.0,
+        bounds=(col0, row0, col0 + size, row0 + size),
+        time_range=(t, t),
+        feature_ids=["f"],
+        raster=np.full((1, size, size), value, dtype=np.uint8),
+    )
+
+
+def test_window_stage_georeferences_the_output(tmp_path: Path) -> None:
+    (path,) = NoopRaster().process_window(window("a", 47000, -510000, 1), LAYER, tmp_path)
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32632
+        assert src.transform.c == 470000.0 and src.transform.f == 5100000.0
+        assert src.nodata == 255
+        assert src.tags()["class_1"] == "water"
+        assert (src.read(1) == 1).all()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_partition_mosaic_first_wins_and_class_zero_is_data(tmp_path: Path) -> None:
+    stage = CombineGeotiff()
+    a = stage.process_window(window("a", 47000, -510000, 0), LAYER, tmp_path / "w")[0]
+    b = stage.process_window(window("b", 47008, -510000, 1), LAYER, tmp_path / "w")[0]
+    gap = stage.process_window(window("c", 47000, -509968, 1), LAYER, tmp_path / "w")[0]
+    (cog,) = stage.process_partition([b, gap, a], LAYER, tmp_path / "p", "p")
+    with rasterio.open(cog) as src:
+        arr = src.read(1)
+        assert src.nodata == 255
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert arr.shape == (48, 24)
+        assert (arr[:16, :16] == 0).all()  # class 0 kept, and "a" sorts first in the overlap
+        assert (arr[:16, 16:] == 1).all()
+        assert (arr[16:32] == 255).all()  # no window there: nodata
+    again = stage.process_partition([a, b, gap], LAYER, tmp_path / "p2", "p")[0]
+    assert again.read_bytes() == cog.read_bytes()
+
+
+def test_dataset_mosaic_reprojects_other_zones(tmp_path: Path) -> None:
+    big = np.ones((1, 40, 40), dtype=np.uint8)
+    small = np.zeros((1, 10, 10), dtype=np.uint8)
+    p1 = write_geotiff(tmp_path / "a.tif", big, "EPSG:32632", from_origin(700000, 5100000, 10, 10), 255)
+    # The same place in the neighbouring zone (33N) is far west of its central meridian.
+    p2 = write_geotiff(tmp_path / "b.tif", small, "EPSG:32633", from_origin(230000, 5110000, 10, 10), 255)
+    out = mosaic_to_cog([p1, p2], tmp_path / "out.tif", 255)
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 32632
+        assert abs(src.transform.a - 10) < 1e-9
+        assert (src.read(1) != 255).sum() >= 1600
