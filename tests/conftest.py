@@ -32,4 +32,8 @@ def polygon_feature(coords: list[tuple[float, float]], **props: object) -> dict:
     props.setdefault("es_start_time", "2024-06-01T00:00:00+00:00")
     props.setdefault("es_end_time", "2024-06-30T00:00:00+00:00")
     ring = [list(c) for c in coords] + [list(coords[0])]
-    return {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }

@@ -37,8 +37,12 @@ def agreement(result: Path, project: Path) -> tuple[float, np.ndarray, np.ndarra
 
     lakes = shapes(project / "truth" / "lakes.geojson")
     request = shapes(project / "prediction" / "test-request1.geojson")
-    truth = rasterize([(g, 1) for g in lakes], out_shape=arr.shape, transform=transform, dtype="uint8")
-    inside = rasterize([(g, 1) for g in request], out_shape=arr.shape, transform=transform, dtype="uint8")
+    truth = rasterize(
+        [(g, 1) for g in lakes], out_shape=arr.shape, transform=transform, dtype="uint8"
+    )
+    inside = rasterize(
+        [(g, 1) for g in request], out_shape=arr.shape, transform=transform, dtype="uint8"
+    )
     mask = inside.astype(bool)
     return float((arr[mask] == truth[mask]).mean()), arr, mask
 
@@ -85,11 +89,18 @@ def test_prediction_agrees_with_the_synthetic_truth(demo_run) -> None:
 def test_manifest_and_scratch_are_clean(demo_run) -> None:
     runner, _ = demo_run
     manifest = json.loads(runner.scratch.manifest_path.read_text())
-    assert set(manifest["inputs"]) >= {"model.yaml", "dataset.json", "request.geojson", "checkpoint.ckpt"}
+    assert set(manifest["inputs"]) >= {
+        "model.yaml",
+        "dataset.json",
+        "request.geojson",
+        "checkpoint.ckpt",
+    }
     for pid in manifest["partition_ids"]:
         for step in ("dataset", "inference", "postprocess"):
             assert manifest["partitions"][pid][step]["state"] == "done"
-    assert not [p for p in runner.scratch.root.rglob("*") if p.name.endswith(".tmp") or ".staging" in p.name]
+    assert not [
+        p for p in runner.scratch.root.rglob("*") if p.name.endswith(".tmp") or ".staging" in p.name
+    ]
     assert not list((runner.scratch.root / "tmp").iterdir())
     # The project directory stays untouched (LocalFiles caches land in scratch).
     assert not (DEMO / "imagery" / "summary.json").exists()
@@ -121,7 +132,11 @@ def test_each_step_runs_alone_in_a_fresh_process(tmp_path: Path) -> None:
     out = _python(make + "print(','.join(r.partition()))", tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     pid = out.stdout.strip().splitlines()[-1].split(",")[0]
-    for call in (f"r.build_dataset({pid!r})", f"r.run_inference({pid!r})", f"r.postprocess({pid!r})"):
+    for call in (
+        f"r.build_dataset({pid!r})",
+        f"r.run_inference({pid!r})",
+        f"r.postprocess({pid!r})",
+    ):
         out = _python(make + call, tmp_path)
         assert out.returncode == 0, f"{call}: {out.stderr[-2000:]}"
     out = _python(make + f"print(r.combine([{pid!r}]))", tmp_path)
@@ -147,7 +162,10 @@ def test_seed_scripts_run_as_written(demo_copy: Path) -> None:
 
 
 def test_seed_single_window_debug_run(demo_copy: Path) -> None:
-    shutil.copy(demo_copy / "partition_strategies.single_window.yaml", demo_copy / "partition_strategies.yaml")
+    shutil.copy(
+        demo_copy / "partition_strategies.single_window.yaml",
+        demo_copy / "partition_strategies.yaml",
+    )
     _run_script(demo_copy, "run_dataset_building.py")
     _run_script(demo_copy, "run_inference_single_window.py")
     windows = list((demo_copy / "scratch" / "dataset" / "windows").glob("*/*"))

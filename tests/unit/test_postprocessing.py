@@ -59,9 +59,13 @@ def test_partition_mosaic_first_wins_and_class_zero_is_data(tmp_path: Path) -> N
 def test_dataset_mosaic_reprojects_other_zones(tmp_path: Path) -> None:
     big = np.ones((1, 40, 40), dtype=np.uint8)
     small = np.zeros((1, 10, 10), dtype=np.uint8)
-    p1 = write_geotiff(tmp_path / "a.tif", big, "EPSG:32632", from_origin(700000, 5100000, 10, 10), 255)
+    p1 = write_geotiff(
+        tmp_path / "a.tif", big, "EPSG:32632", from_origin(700000, 5100000, 10, 10), 255
+    )
     # The same place in the neighbouring zone (33N) is far west of its central meridian.
-    p2 = write_geotiff(tmp_path / "b.tif", small, "EPSG:32633", from_origin(230000, 5110000, 10, 10), 255)
+    p2 = write_geotiff(
+        tmp_path / "b.tif", small, "EPSG:32633", from_origin(230000, 5110000, 10, 10), 255
+    )
     out = mosaic_to_cog([p1, p2], tmp_path / "out.tif", 255)
     with rasterio.open(out) as src:
         assert src.crs.to_epsg() == 32632

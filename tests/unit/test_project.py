@@ -60,7 +60,9 @@ def test_missing_project_file_is_named(demo_copy: Path) -> None:
 
 def test_bad_strategy_leaves_no_plan(demo_copy: Path, tmp_path: Path) -> None:
     cfg = demo_copy / "partition_strategies.yaml"
-    cfg.write_text(cfg.read_text().replace("rslp.common.partitioners.grid.GridPartitioner", "rslp.nope.Grid"))
+    cfg.write_text(
+        cfg.read_text().replace("rslp.common.partitioners.grid.GridPartitioner", "rslp.nope.Grid")
+    )
     runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
     with pytest.raises(ProjectError) as e:
         runner.partition()
@@ -86,9 +88,10 @@ def test_seed_sample_loads_until_its_cloud_source_and_foreign_model(tmp_path: Pa
     ids = runner.partition()
     assert len(ids) == 2  # FixedWindowPartitioner at the large level: one per feature
     ctx = runner.ctx
-    assert [type(ctx.postprocessor(k)).__name__ for k in ("strategy_small", "strategy_medium", "strategy_large")] == [
-        "NoopRaster"
-    ] * 3
+    assert [
+        type(ctx.postprocessor(k)).__name__
+        for k in ("strategy_small", "strategy_medium", "strategy_large")
+    ] == ["NoopRaster"] * 3
     with pytest.raises(Exception) as e:
         runner.build_dataset(ids[0])
     assert "planetary_computer" in str(e.value)

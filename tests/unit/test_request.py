@@ -22,7 +22,9 @@ def test_loads_features_with_times(tmp_path: Path) -> None:
 
 
 def test_oe_times_and_point_in_time(tmp_path: Path) -> None:
-    f = polygon_feature(SQ, oe_start_time="2024-09-15T00:00:00Z", oe_end_time="2024-09-15T00:00:00Z")
+    f = polygon_feature(
+        SQ, oe_start_time="2024-09-15T00:00:00Z", oe_end_time="2024-09-15T00:00:00Z"
+    )
     del f["properties"]["es_start_time"], f["properties"]["es_end_time"]
     (feat,) = load_request(write_request(tmp_path / "r.geojson", [f]))
     assert feat.time_range[0] == feat.time_range[1]
@@ -52,7 +54,9 @@ def test_out_of_range_and_duplicate_ids(tmp_path: Path) -> None:
     p = write_request(tmp_path / "r.geojson", [polygon_feature([(190, 0), (191, 0), (191, 1)])])
     with pytest.raises(ProjectError, match="out of lon/lat range"):
         load_request(p)
-    p = write_request(tmp_path / "r.geojson", [polygon_feature(SQ, id="a"), polygon_feature(SQ, id="a")])
+    p = write_request(
+        tmp_path / "r.geojson", [polygon_feature(SQ, id="a"), polygon_feature(SQ, id="a")]
+    )
     p.write_text(p.read_text().replace('"properties": {"id": "a", ', '"id": "a", "properties": {'))
     with pytest.raises(ProjectError, match="duplicate feature id"):
         load_request(p)
