@@ -1,0 +1,62 @@
+"""Bad input stops with an error naming the file and key, at the step that needs it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rslp.errors import ProjectError, StepError
+from rslp.espredict_runner import EsPredictRunner
+
+pytestmark = pytest.mark.e2e
+
+
+def test_band_names_that_localfiles_does_not_produce_fail_loudly(
+    demo_copy: Path, tmp_path: Path
+) -> None:
+    cfg_path = demo_copy / "dataset.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["layers"]["image"]["band_sets"][0]["bands"] = ["blue", "green", "red", "nir"]
+    cfg_path.write_text(json.dumps(cfg))
+    runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
+    pid = runner.partition()[0]
+    with pytest.raises(StepError) as e:
+        runner.build_dataset(pid)
+    assert "not materialized" in str(e.value) and "B1..Bn" in str(e.value)
+    manifest = json.loads((tmp_path / "scratch" / "manifest.json").read_text())
+    assert manifest["partitions"][pid]["dataset"]["state"] == "failed"
+
+
+def test_empty_checkpoint_is_refused_before_predicting(demo_copy: Path, tmp_path: Path) -> None:
+    (demo_copy / "checkpoint.ckpt").write_bytes(b"")
+    runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
+    pid = runner.partition()[0]
+    with pytest.raises(ProjectError, match="checkpoint file is empty"):
+        runner.run_inference(pid)
+
+
+def test_custom_partitioner_loads_from_the_pythonpath(
+    demo_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "plugins"
+    pkg.mkdir()
+    (pkg / "my_partitioners.py").write_text(
+        "from rslp.common.partitioners.fixed_window import FixedWindowPartitioner\n"
+        "class FirstFeatureOnly(FixedWindowPartitioner):\n"
+        "    def partition_request(self, features):\n"
+        "        return super().partition_request(features[:1])\n"
+    )
+    monkeypatch.syspath_prepend(str(pkg))
+    sys.modules.pop("my_partitioners", None)
+    cfg = demo_copy / "partition_strategies.yaml"
+    cfg.write_text(
+        cfg.read_text().replace(
+            "rslp.common.partitioners.fixed_window.FixedWindowPartitioner",
+            "my_partitioners.FirstFeatureOnly",
+        )
+    )
+    runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
+    assert runner.partition() == ["north-lakes"]
