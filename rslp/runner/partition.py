@@ -1,30 +1,44 @@
-"""Partition step: request -> partitions -> windows, saved to ``plan.json``."""
+"""Partition step: request -> partitions -> windows, streamed to ``plan/``.
+
+``plan/index.json`` lists the partitions (id, feature ids, window count) and
+``plan/windows/<id>.jsonl`` holds one window per line. Windows are generated one
+partition at a time and written as they come, so a country-sized request never sits in
+memory at once; the directory is built under a staging name and renamed into place.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rslp.common.partitioners.interface import WindowSpec
 from rslp.errors import ProjectError, StepError
 from rslp.request import load_request
 from rslp.runner.context import RunContext
-from rslp.runner.scratch import write_json_atomic
+from rslp.runner.scratch import fresh_dir, publish_dir, write_json_atomic
+
+INDEX = "index.json"
 
 
-def plan_partitions(ctx: RunContext) -> dict[str, Any]:
-    """Compute partitions and their windows.
+def _write_jsonl(path: Path, windows: list[WindowSpec]) -> None:
+    with path.open("w") as f:
+        for w in windows:
+            f.write(json.dumps(w.to_json(), separators=(",", ":")) + "\n")
+
+
+def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
+    """Compute partitions and their windows into ``plan_dir``.
 
     A window needed by several features is made once: windows are merged by name (their
-    name derives from CRS, bounds and time), keeping the first partition in id order that
-    produced it, and recording every feature id.
+    name derives from CRS, bounds and time), kept in the first partition in id order that
+    produced it, with every feature id recorded.
 
     Returns:
-        ``{"partitions": [{"id": ..., "feature_ids": [...], "windows": [...]}, ...]}``.
+        the index: ``{"partitions": [{"id", "feature_ids", "num_windows"}, ...]}``.
     """
     features = load_request(ctx.files.request_geojson)
-    large = ctx.large_partitioner
-    small = ctx.small_partitioner
+    large, small = ctx.large_partitioner, ctx.small_partitioner
     try:
         partitions = large.partition_request(features)
     except ValueError as e:
@@ -32,49 +46,63 @@ def plan_partitions(ctx: RunContext) -> dict[str, Any]:
     ids = [p.id for p in partitions]
     if len(set(ids)) != len(ids):
         raise StepError("partition", f"strategy_large produced duplicate partition ids: {ids}")
-    seen: dict[str, WindowSpec] = {}
-    out: list[tuple[str, list[str], list[WindowSpec]]] = []
+    owner: dict[str, str] = {}
+    late_ids: dict[str, dict[str, list[str]]] = {}
+    index = []
+    (plan_dir / "windows").mkdir(parents=True, exist_ok=True)
     for part in sorted(partitions, key=lambda p: p.id):
+        mine: dict[str, WindowSpec] = {}
         try:
-            windows = small.partition_windows(part, ctx.projection)
+            for w in small.partition_windows(part, ctx.projection):
+                if w.name in mine:
+                    ids_ = mine[w.name].feature_ids
+                    ids_.extend(f for f in w.feature_ids if f not in ids_)
+                elif w.name in owner:
+                    extra = late_ids.setdefault(owner[w.name], {}).setdefault(w.name, [])
+                    extra.extend(f for f in w.feature_ids if f not in extra)
+                else:
+                    owner[w.name] = part.id
+                    mine[w.name] = w
         except ValueError as e:
             raise ProjectError(ctx.files.partition_strategies_yaml, str(e), "strategy_small") from e
-        mine: dict[str, WindowSpec] = {}
-        for w in windows:
-            prior = seen.get(w.name)
-            if prior is not None:
-                prior.feature_ids.extend(f for f in w.feature_ids if f not in prior.feature_ids)
-                continue
-            seen[w.name] = w
-            mine[w.name] = w
-        out.append((part.id, [f.id for f in part.features], [mine[n] for n in sorted(mine)]))
-    return {
-        "partitions": [
-            {"id": pid, "feature_ids": fids, "windows": [w.to_json() for w in ws]}
-            for pid, fids, ws in out
-            if ws
-        ]
-    }
+        if not mine:
+            continue
+        _write_jsonl(plan_dir / "windows" / f"{part.id}.jsonl", [mine[n] for n in sorted(mine)])
+        index.append(
+            {"id": part.id, "feature_ids": [f.id for f in part.features], "num_windows": len(mine)}
+        )
+    for pid, extras in late_ids.items():  # windows another partition also needed
+        path = plan_dir / "windows" / f"{pid}.jsonl"
+        specs = [WindowSpec.from_json(json.loads(line)) for line in path.read_text().splitlines()]
+        for w in specs:
+            w.feature_ids.extend(f for f in extras.get(w.name, []) if f not in w.feature_ids)
+        _write_jsonl(path, specs)
+    result = {"partitions": index}
+    write_json_atomic(plan_dir / INDEX, result)
+    return result
 
 
 def run_partition(ctx: RunContext) -> list[str]:
-    """Plan partitions, write ``plan.json`` atomically and return the partition ids."""
-    plan = plan_partitions(ctx)
-    write_json_atomic(ctx.scratch.plan_path, plan)
-    return [p["id"] for p in plan["partitions"]]
+    """Plan partitions into ``plan/`` atomically and return the partition ids."""
+    staging = fresh_dir(ctx.scratch.plan_dir)
+    index = write_plan(ctx, staging)
+    publish_dir(staging, ctx.scratch.plan_dir)
+    return [p["id"] for p in index["partitions"]]
 
 
 def load_plan(ctx: RunContext) -> dict[str, Any]:
-    """Read ``plan.json``, computing it first when it does not exist yet."""
-    if not ctx.scratch.plan_path.exists():
+    """Read the plan index, computing the plan first when it does not exist yet."""
+    path = ctx.scratch.plan_dir / INDEX
+    if not path.exists():
         run_partition(ctx)
-    return dict(json.loads(ctx.scratch.plan_path.read_text()))
+    return dict(json.loads(path.read_text()))
 
 
 def partition_windows(ctx: RunContext, partition_id: str) -> list[WindowSpec]:
     """The planned windows of one partition."""
-    for p in load_plan(ctx)["partitions"]:
-        if p["id"] == partition_id:
-            return [WindowSpec.from_json(w) for w in p["windows"]]
     known = [p["id"] for p in load_plan(ctx)["partitions"]]
-    raise StepError("partition", f"unknown partition id {partition_id!r}; known: {known}")
+    if partition_id not in known:
+        shown = known[:10] + (["..."] if len(known) > 10 else [])
+        raise StepError("partition", f"unknown partition id {partition_id!r}; known: {shown}")
+    path = ctx.scratch.plan_dir / "windows" / f"{partition_id}.jsonl"
+    return [WindowSpec.from_json(json.loads(line)) for line in path.read_text().splitlines()]

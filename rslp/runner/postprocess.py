@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rslp.errors import StepError
 from rslp.runner.context import RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.partition import partition_windows
+from rslp.runner.scratch import fresh_dir, publish_dir
 
 WINDOW_DIR = "windows"
 PARTITION_DIR = "partition"
@@ -44,24 +44,6 @@ def _read_window(ctx: RunContext, w: Any, spec: WindowSpec) -> WindowResult:
     return result
 
 
-def _fresh_dir(path: Path) -> Path:
-    """An empty staging directory next to ``path`` (renamed onto it when complete)."""
-    staging = path.with_name(f".{path.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging
-
-
-def _publish(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging`` (a directory rename, so readers never see a mix)."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _relocate(paths: list[Path], staging: Path, final: Path) -> list[Path]:
     return [final / p.relative_to(staging) for p in paths]
 
@@ -90,7 +72,7 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
     base = ctx.scratch.partition_dir(partition_id)
 
     win_final = base / WINDOW_DIR
-    staging = _fresh_dir(win_final)
+    staging = fresh_dir(win_final)
     window_outputs: list[Path] = []
     for w in windows:
         if not w.is_layer_completed(layer.name):
@@ -99,13 +81,13 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
             )
         result = _read_window(ctx, w, specs[w.name])
         window_outputs += window_stage.process_window(result, layer, staging)
-    _publish(staging, win_final)
+    publish_dir(staging, win_final)
     window_outputs = _relocate(window_outputs, staging, win_final)
 
     part_final = base / PARTITION_DIR
-    staging = _fresh_dir(part_final)
+    staging = fresh_dir(part_final)
     outs = partition_stage.process_partition(window_outputs, layer, staging, partition_id)
-    _publish(staging, part_final)
+    publish_dir(staging, part_final)
     return _relocate(outs, staging, part_final)
 
 
@@ -124,7 +106,7 @@ def combine(ctx: RunContext, partition_ids: list[str]) -> list[Path]:
     if not inputs:
         raise StepError("combine", "the partitions produced no artifacts")
     final = ctx.scratch.results
-    staging = _fresh_dir(final)
+    staging = fresh_dir(final)
     outs = ctx.postprocessor("strategy_large").process_dataset(inputs, ctx.output_layer, staging)
-    _publish(staging, final)
+    publish_dir(staging, final)
     return _relocate(outs, staging, final)

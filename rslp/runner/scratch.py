@@ -4,7 +4,7 @@ Layout::
 
     scratch/
       manifest.json     input hashes, partitions, per-partition step states
-      plan.json         the partition step's output: partitions and their windows
+      plan/             the partition step's output: index.json, windows/<id>.jsonl
       inputs/           the configs and request as used (copied, hashed)
       dataset/          the rslearn dataset root (config.json, windows/<partition>/...)
       partitions/<id>/  postprocess outputs per partition (windows/ and the mosaic)
@@ -53,6 +53,24 @@ def atomic_path(final: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def fresh_dir(path: Path) -> Path:
+    """An empty staging directory next to ``path``, to be renamed onto it when complete."""
+    staging = path.with_name(f".{path.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish_dir(staging: Path, final: Path) -> None:
+    """Replace directory ``final`` by ``staging`` with renames, never showing a mix."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -76,9 +94,9 @@ class Scratch:
         return self.root / "manifest.json"
 
     @property
-    def plan_path(self) -> Path:
-        """``plan.json``: partitions and their windows."""
-        return self.root / "plan.json"
+    def plan_dir(self) -> Path:
+        """``plan/``: partitions (``index.json``) and their windows (``windows/*.jsonl``)."""
+        return self.root / "plan"
 
     @property
     def inputs(self) -> Path:

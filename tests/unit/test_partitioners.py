@@ -44,7 +44,7 @@ def test_noop_large_is_one_partition_with_every_feature() -> None:
 def test_noop_small_window_covers_geometry_bounds() -> None:
     poly = sg.box(8.70, 46.00, 8.72, 46.01)
     part = NoopPartitioner().partition_request([feat("a", poly)])[0]
-    (w,) = NoopPartitioner().partition_windows(part, UTM)
+    (w,) = list(NoopPartitioner().partition_windows(part, UTM))
     px = PixelGrid(w.crs, 10).to_pixels(poly)
     x0, y0, x1, y1 = px.bounds
     assert w.bounds[0] <= x0 and w.bounds[1] <= y0 and w.bounds[2] >= x1 and w.bounds[3] >= y1
@@ -55,7 +55,7 @@ def test_fixed_window_is_centred_and_sized() -> None:
     pt = sg.Point(8.7, 46.0)
     part = FixedWindowPartitioner().partition_request([feat("site", pt)])[0]
     assert part.id == "site"
-    (w,) = FixedWindowPartitioner(window_size=64).partition_windows(part, UTM)
+    (w,) = list(FixedWindowPartitioner(window_size=64).partition_windows(part, UTM))
     assert w.bounds[2] - w.bounds[0] == 64 and w.bounds[3] - w.bounds[1] == 64
     c = PixelGrid(w.crs, 10).to_pixels(pt)
     assert abs((w.bounds[0] + w.bounds[2]) / 2 - c.x) <= 1
@@ -70,7 +70,7 @@ def test_grid_small_windows_follow_the_geometry_not_its_bbox() -> None:
         [(8.70, 46.00), (8.76, 46.00), (8.76, 46.01), (8.71, 46.01), (8.71, 46.04), (8.70, 46.04)]
     )
     part = NoopPartitioner().partition_request([feat("l", l_shape)])[0]
-    windows = GridPartitioner(grid_size=32).partition_windows(part, UTM)
+    windows = list(GridPartitioner(grid_size=32).partition_windows(part, UTM))
     grid = PixelGrid("EPSG:32632", 10)
     px = grid.to_pixels(l_shape)
     minx, miny, maxx, maxy = px.bounds
@@ -99,8 +99,10 @@ def test_grid_large_partitions_own_each_window_once() -> None:
     small = GridPartitioner(grid_size=64)
     names: list[str] = []
     for p in parts:
-        names += [w.name for w in small.partition_windows(p, UTM)]
-    single = small.partition_windows(NoopPartitioner().partition_request([feat("a", poly)])[0], UTM)
+        names += [w.name for w in list(small.partition_windows(p, UTM))]
+    single = list(
+        small.partition_windows(NoopPartitioner().partition_request([feat("a", poly)])[0], UTM)
+    )
     assert len(names) == len(set(names))
     assert sorted(names) == sorted(w.name for w in single)
 
@@ -108,8 +110,8 @@ def test_grid_large_partitions_own_each_window_once() -> None:
 def test_limit_is_deterministic() -> None:
     poly = sg.box(8.70, 46.00, 8.75, 46.03)
     part = NoopPartitioner().partition_request([feat("a", poly)])[0]
-    all_w = GridPartitioner(grid_size=64).partition_windows(part, UTM)
-    one = GridPartitioner(grid_size=64, limit=1).partition_windows(part, UTM)
+    all_w = list(GridPartitioner(grid_size=64).partition_windows(part, UTM))
+    one = list(GridPartitioner(grid_size=64, limit=1).partition_windows(part, UTM))
     assert len(one) == 1 and one[0].name == min(w.name for w in all_w)
 
 
@@ -118,9 +120,9 @@ def test_window_names_are_content_derived() -> None:
     later = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
     p1 = FixedWindowPartitioner().partition_request([feat("x", pt)])[0]
     p2 = FixedWindowPartitioner().partition_request([feat("x", pt, later)])[0]
-    w1 = FixedWindowPartitioner().partition_windows(p1, UTM)[0]
-    w1b = FixedWindowPartitioner().partition_windows(p1, UTM)[0]
-    w2 = FixedWindowPartitioner().partition_windows(p2, UTM)[0]
+    w1 = list(FixedWindowPartitioner().partition_windows(p1, UTM))[0]
+    w1b = list(FixedWindowPartitioner().partition_windows(p1, UTM))[0]
+    w2 = list(FixedWindowPartitioner().partition_windows(p2, UTM))[0]
     assert w1.name == w1b.name
     assert w1.bounds == w2.bounds and w1.name != w2.name
     assert SAFE.match(w1.name)
@@ -128,8 +130,10 @@ def test_window_names_are_content_derived() -> None:
 
 def test_explicit_projection() -> None:
     part = FixedWindowPartitioner().partition_request([feat("x", sg.Point(8.7, 46.0))])[0]
-    (w,) = FixedWindowPartitioner(32).partition_windows(
-        part, OutputProjection(crs="EPSG:3857", resolution=20)
+    (w,) = list(
+        FixedWindowPartitioner(32).partition_windows(
+            part, OutputProjection(crs="EPSG:3857", resolution=20)
+        )
     )
     assert w.crs == "EPSG:3857" and w.resolution == 20
 

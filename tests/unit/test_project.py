@@ -67,7 +67,7 @@ def test_bad_strategy_leaves_no_plan(demo_copy: Path, tmp_path: Path) -> None:
     with pytest.raises(ProjectError) as e:
         runner.partition()
     assert "strategy_small.class_path" in str(e.value)
-    assert not (tmp_path / "scratch" / "plan.json").exists()
+    assert not (tmp_path / "scratch" / "plan").exists()
 
 
 def test_feature_without_times_is_refused(demo_copy: Path, tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_feature_without_times_is_refused(demo_copy: Path, tmp_path: Path) -> No
     with pytest.raises(ProjectError) as e:
         runner.partition()
     assert "features[0].properties" in str(e.value) and "es_end_time" in str(e.value)
-    assert not (tmp_path / "scratch" / "plan.json").exists()
+    assert not (tmp_path / "scratch" / "plan").exists()
 
 
 @pytest.mark.skipif(not SEED_SAMPLE.exists(), reason="the seed sample is not beside the checkout")

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+
+from shapely.geometry.base import BaseGeometry
 
 from rslp.common.partitioners.interface import (
+    FeatureFrame,
     OutputProjection,
     Partition,
     PartitionInterface,
     WindowSpec,
     apply_limit,
-    make_window,
-    owned,
 )
+from rslp.common.partitioners.projection import PixelBounds
+from rslp.request import RequestFeature
+
+
+def _parts(geom: BaseGeometry) -> list[BaseGeometry]:
+    return list(getattr(geom, "geoms", [geom]))
 
 
 class FixedWindowPartitioner(PartitionInterface):
@@ -20,8 +28,9 @@ class FixedWindowPartitioner(PartitionInterface):
 
     Large level: one partition per feature (the partition id is the feature id).
     Small level: one ``window_size`` x ``window_size`` pixel window centred on each point,
-    or on the centroid of each line or polygon. Use it for point-like requests (sites,
-    fields) and, with ``limit: 1``, to run a single window while debugging.
+    or on the centroid of each line or polygon; a multi-geometry gets one window per part.
+    Use it for point-like requests (sites, fields) and, with ``limit: 1``, to run a single
+    window while debugging.
 
     Args:
         window_size: window width and height in pixels (small level; ignored at the
@@ -37,21 +46,24 @@ class FixedWindowPartitioner(PartitionInterface):
         self.window_size = window_size
         self.limit = limit
 
-    def partition_request(self, features: list) -> list[Partition]:
+    def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
         """One partition per feature."""
         return [Partition(id=f.id, features=[f]) for f in features]
 
     def partition_windows(
         self, partition: Partition, projection: OutputProjection
-    ) -> list[WindowSpec]:
-        """One centred window per feature."""
-        out = []
+    ) -> Iterator[WindowSpec]:
+        """One centred window per feature (per part of a multi-geometry)."""
         half = self.window_size / 2
-        for feature in partition.features:
-            grid = projection.grid_for(feature)
-            c = grid.to_pixels(feature.geometry.centroid)
-            x0, y0 = math.floor(c.x - half), math.floor(c.y - half)
-            bounds = (x0, y0, x0 + self.window_size, y0 + self.window_size)
-            if owned(partition, grid, bounds):
-                out.append(make_window(grid, bounds, feature))
-        return apply_limit(out, self.limit)
+
+        def gen() -> Iterator[WindowSpec]:
+            for feature in partition.features:
+                frame = FeatureFrame(feature, projection)
+                bounds: list[PixelBounds] = []
+                for part in _parts(frame.pixels()):
+                    c = part.centroid
+                    x0, y0 = math.floor(c.x - half), math.floor(c.y - half)
+                    bounds.append((x0, y0, x0 + self.window_size, y0 + self.window_size))
+                yield from frame.owned_windows(partition, bounds)
+
+        return apply_limit(gen(), self.limit)

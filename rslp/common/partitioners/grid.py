@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
-import shapely.geometry
-from shapely.prepared import prep
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from rslp.common.partitioners.interface import (
+    FeatureFrame,
     OutputProjection,
     Partition,
     PartitionInterface,
     WindowSpec,
     apply_limit,
-    make_window,
-    owned,
 )
+from rslp.common.partitioners.projection import split_antimeridian, unwrap
+from rslp.request import RequestFeature
+
+# Candidate cells are tested in blocks of about this many, to bound memory.
+_BLOCK = 200_000
 
 
 def _fmt(size: float) -> str:
     return f"{size:g}".replace(".", "p").replace("-", "m")
+
+
+def intersecting_cells(geom: BaseGeometry, size: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Cells ``(ix, iy)`` of a square grid (cell ``size``) that intersect ``geom``.
+
+    Yields:
+        blocks of ``(ix, iy)`` integer arrays, row-major (``iy`` then ``ix``), each
+        selected with one vectorised, prepared intersects test.
+    """
+    if geom.is_empty:
+        return
+    shapely.prepare(geom)
+    minx, miny, maxx, maxy = geom.bounds
+    ix0, ix1 = math.floor(minx / size), math.floor(maxx / size)
+    iy0, iy1 = math.floor(miny / size), math.floor(maxy / size)
+    ixs = np.arange(ix0, ix1 + 1)
+    rows_per_block = max(1, _BLOCK // len(ixs))
+    for start in range(iy0, iy1 + 1, rows_per_block):
+        iys = np.arange(start, min(iy1 + 1, start + rows_per_block))
+        mx, my = np.meshgrid(ixs, iys)
+        gx, gy = mx.ravel(), my.ravel()
+        boxes = shapely.box(gx * size, gy * size, (gx + 1) * size, (gy + 1) * size)
+        hit = shapely.intersects(geom, boxes)
+        if hit.any():
+            yield gx[hit], gy[hit]
 
 
 class GridPartitioner(PartitionInterface):
@@ -27,13 +58,14 @@ class GridPartitioner(PartitionInterface):
 
     Large level: ``grid_size`` is in **degrees**; one partition per lon/lat cell that
     intersects a feature (id ``grid<size>_<ix>_<iy>``). A partition owns the windows whose
-    centre lies in its cell, so no window is made twice at cell borders.
+    centre lies in its cell, so no window is made twice at cell borders, whatever grid the
+    windows themselves use.
     Small level: ``grid_size`` is in **pixels**; windows are the cells of a fixed pixel
     grid (aligned to pixel 0 of the CRS) that intersect the feature's geometry itself, not
     only its bounding box. Use it for area requests.
 
     Args:
-        grid_size: cell size: degrees at the large level, pixels at the small level.
+        grid_size: cell size: degrees at the large level, whole pixels at the small level.
         limit: at most this many windows per partition (small level).
     """
 
@@ -43,20 +75,14 @@ class GridPartitioner(PartitionInterface):
         self.grid_size = grid_size
         self.limit = limit
 
-    def partition_request(self, features: list) -> list[Partition]:
+    def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
         """One partition per intersected lon/lat cell."""
         size = float(self.grid_size)
-        cells: dict[tuple[int, int], list] = {}
+        cells: dict[tuple[int, int], list[RequestFeature]] = {}
         for f in features:
-            minx, miny, maxx, maxy = f.geometry.bounds
-            pg = prep(f.geometry)
-            for ix in range(math.floor(minx / size), math.floor(maxx / size) + 1):
-                for iy in range(math.floor(miny / size), math.floor(maxy / size) + 1):
-                    cell = shapely.geometry.box(
-                        ix * size, iy * size, (ix + 1) * size, (iy + 1) * size
-                    )
-                    if pg.intersects(cell):
-                        cells.setdefault((ix, iy), []).append(f)
+            for gx, gy in intersecting_cells(split_antimeridian(f.geometry), size):
+                for ix, iy in zip(gx.tolist(), gy.tolist(), strict=True):
+                    cells.setdefault((ix, iy), []).append(f)
         return [
             Partition(id=f"grid{_fmt(size)}_{ix}_{iy}", features=fs, cell=(size, ix, iy))
             for (ix, iy), fs in sorted(cells.items())
@@ -64,22 +90,25 @@ class GridPartitioner(PartitionInterface):
 
     def partition_windows(
         self, partition: Partition, projection: OutputProjection
-    ) -> list[WindowSpec]:
+    ) -> Iterator[WindowSpec]:
         """Pixel-grid cells that intersect each feature's geometry."""
         g = int(self.grid_size)
         if g != self.grid_size:
-            raise ValueError(f"small-level grid_size is in pixels and must be whole: {g}")
-        out = []
+            raise ValueError(f"small-level grid_size is in whole pixels, got {self.grid_size}")
+        return apply_limit(self._windows(partition, projection, g), self.limit)
+
+    def _windows(
+        self, partition: Partition, projection: OutputProjection, g: int
+    ) -> Iterator[WindowSpec]:
         for feature in partition.features:
-            grid = projection.grid_for(feature)
-            geom = grid.to_pixels(feature.geometry)
-            pg = prep(geom)
-            minx, miny, maxx, maxy = geom.bounds
-            for ix in range(math.floor(minx / g), math.ceil(maxx / g) + (maxx % g == 0)):
-                for iy in range(math.floor(miny / g), math.ceil(maxy / g) + (maxy % g == 0)):
-                    bounds = (ix * g, iy * g, (ix + 1) * g, (iy + 1) * g)
-                    if not pg.intersects(shapely.geometry.box(*bounds)):
-                        continue
-                    if owned(partition, grid, bounds):
-                        out.append(make_window(grid, bounds, feature))
-        return apply_limit(out, self.limit)
+            frame = FeatureFrame(feature, projection)
+            geom = unwrap(feature.geometry)
+            # Half a window diagonal is 0.71 windows; 1.5 leaves room for projection scale error.
+            region = partition.region(g * frame.grid.resolution * 1.5)
+            if region is not None:
+                geom = shapely.intersection(geom, region)  # only where owned windows can be
+            for gx, gy in intersecting_cells(frame.pixels(geom), g):
+                bounds = np.column_stack([gx * g, gy * g, (gx + 1) * g, (gy + 1) * g])
+                mask = frame.owned_mask(partition, bounds.astype(float))
+                for b in bounds[mask].tolist():
+                    yield frame.window((b[0], b[1], b[2], b[3]))

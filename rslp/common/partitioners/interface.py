@@ -5,7 +5,8 @@ A partitioner works at one of two levels of ``partition_strategies.yaml``:
 - ``strategy_large`` calls :meth:`PartitionInterface.partition_request`: the request's
   features become *partitions*, each an rslearn window group and one unit of compute.
 - ``strategy_small`` calls :meth:`PartitionInterface.partition_windows`: one partition
-  becomes rslearn *windows* (a projection, integer pixel bounds and a time range).
+  becomes rslearn *windows* (a projection, integer pixel bounds and a time range). Windows
+  are yielded one by one, so a country-sized request never sits in memory at once.
 
 Ready-made partitioners (each implements both levels):
 
@@ -22,13 +23,25 @@ Ready-made partitioners (each implements both levels):
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rslp.common.partitioners.projection import PixelBounds, PixelGrid, crs_tag, utm_crs_for
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from rslp.common.partitioners.projection import (
+    PixelBounds,
+    PixelGrid,
+    crs_tag,
+    unwrap,
+    utm_crs_for,
+)
 from rslp.request import RequestFeature
 
 
@@ -40,10 +53,10 @@ class OutputProjection:
     resolution: float = 10.0
 
     def grid_for(self, feature: RequestFeature) -> PixelGrid:
-        """The pixel grid for a feature's windows."""
+        """The pixel grid for a feature's windows (UTM zone of its unwrapped centroid)."""
         if self.crs is not None:
             return PixelGrid(self.crs, self.resolution)
-        c = feature.geometry.centroid
+        c = unwrap(feature.geometry).centroid
         return PixelGrid(utm_crs_for(c.x, c.y), self.resolution)
 
 
@@ -64,13 +77,35 @@ class Partition:
 
     def owns(self, lon: float, lat: float) -> bool:
         """Whether a window centred at ``lon``/``lat`` belongs to this partition."""
+        return bool(self.owns_many(np.array([lon]), np.array([lat]))[0])
+
+    def owns_many(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`owns`: a boolean array."""
         if self.cell is None:
-            return True
+            return np.ones(len(lons), dtype=bool)
         size, ix, iy = self.cell
-        return math.floor(lon / size) == ix and math.floor(lat / size) == iy
+        return (np.floor(lons / size) == ix) & (np.floor(lats / size) == iy)
+
+    def region(self, margin_m: float) -> BaseGeometry | None:
+        """The owned cell grown by ``margin_m`` metres (lon/lat, both wraps), or None.
+
+        Every window of at most ``margin_m`` half-diagonal whose centre this partition owns
+        lies inside the region, so candidates can be looked for there only.
+        """
+        if self.cell is None:
+            return None
+        size, ix, iy = self.cell
+        y0, y1 = iy * size, (iy + 1) * size
+        dlat = margin_m / 110_000.0
+        coslat = math.cos(math.radians(min(89.9, max(abs(y0), abs(y1)) + dlat)))
+        dlon = margin_m / (111_320.0 * coslat)
+        if dlon >= 180.0:
+            return None
+        box = shapely.box(ix * size - dlon, y0 - dlat, (ix + 1) * size + dlon, y1 + dlat)
+        return shapely.union(box, shapely.affinity.translate(box, 360.0))
 
 
-@dataclass
+@dataclass(slots=True)
 class WindowSpec:
     """A small partition: one rslearn window.
 
@@ -116,13 +151,58 @@ class WindowSpec:
         )
 
 
-def make_window(grid: PixelGrid, bounds: PixelBounds, feature: RequestFeature) -> WindowSpec:
-    """Build a window whose name is derived from its content (CRS, bounds, time)."""
-    t0, t1 = feature.time_range
-    th = hashlib.sha256(f"{t0.isoformat()}|{t1.isoformat()}".encode()).hexdigest()[:8]
-    res = f"{grid.resolution:g}".replace(".", "p")
-    name = f"{crs_tag(grid.crs)}_{res}_{bounds[0]}_{bounds[1]}_{bounds[2]}_{bounds[3]}_{th}"
-    return WindowSpec(name, grid.crs, grid.resolution, bounds, feature.time_range, [feature.id])
+class FeatureFrame:
+    """One feature on its pixel grid, with what every window of it shares precomputed.
+
+    Args:
+        feature: the request feature.
+        projection: where its windows live.
+    """
+
+    def __init__(self, feature: RequestFeature, projection: OutputProjection) -> None:
+        self.feature = feature
+        self.grid = projection.grid_for(feature)
+        t0, t1 = feature.time_range
+        th = hashlib.sha256(f"{t0.isoformat()}|{t1.isoformat()}".encode()).hexdigest()[:8]
+        res = f"{self.grid.resolution:g}".replace(".", "p")
+        self._prefix = f"{crs_tag(self.grid.crs)}_{res}_"
+        self._suffix = f"_{th}"
+
+    def pixels(self, geom: BaseGeometry | None = None) -> BaseGeometry:
+        """``geom`` (default the feature's, unwrapped) in this frame's pixel coordinates."""
+        return self.grid.to_pixels(unwrap(self.feature.geometry) if geom is None else geom)
+
+    def window(self, bounds: PixelBounds) -> WindowSpec:
+        """A window whose name derives from its content (CRS, resolution, bounds, time)."""
+        b = bounds
+        return WindowSpec(
+            f"{self._prefix}{b[0]}_{b[1]}_{b[2]}_{b[3]}{self._suffix}",
+            self.grid.crs,
+            self.grid.resolution,
+            b,
+            self.feature.time_range,
+            [self.feature.id],
+        )
+
+    def owned_mask(self, partition: Partition, bounds: np.ndarray) -> np.ndarray:
+        """Which of ``bounds`` (an N x 4 array) have their centre in ``partition``."""
+        if partition.cell is None:
+            return np.ones(len(bounds), dtype=bool)
+        cols = (bounds[:, 0] + bounds[:, 2]) / 2.0
+        rows = (bounds[:, 1] + bounds[:, 3]) / 2.0
+        lons, lats = self.grid.pixels_to_lonlat(cols, rows)
+        return partition.owns_many(lons, lats)
+
+    def owned_windows(
+        self, partition: Partition, bounds: list[PixelBounds]
+    ) -> Iterator[WindowSpec]:
+        """Windows for ``bounds`` that ``partition`` owns."""
+        if not bounds:
+            return
+        mask = self.owned_mask(partition, np.asarray(bounds, dtype=float))
+        for b, keep in zip(bounds, mask, strict=True):
+            if keep:
+                yield self.window(b)
 
 
 class PartitionInterface(ABC):
@@ -142,26 +222,18 @@ class PartitionInterface(ABC):
     @abstractmethod
     def partition_windows(
         self, partition: Partition, projection: OutputProjection
-    ) -> list[WindowSpec]:
-        """Split one partition into windows.
+    ) -> Iterator[WindowSpec]:
+        """Split one partition into windows, yielding them one by one.
 
         Args:
             partition: a partition made by the large-level strategy.
             projection: where windows live (explicit CRS or each feature's UTM zone).
 
-        Returns:
-            windows; the same window needed by several features may appear more than
-            once (the runner merges them by name). Windows whose centre the partition
-            does not own (:meth:`Partition.owns`) must be left out.
+        Yields:
+            windows; the same window needed by several features may come more than once
+            (the runner merges them by name). Windows whose centre the partition does not
+            own (:meth:`Partition.owns`) must be left out.
         """
-
-
-def owned(partition: Partition, grid: PixelGrid, bounds: PixelBounds) -> bool:
-    """Whether ``partition`` owns the window with ``bounds`` on ``grid``."""
-    if partition.cell is None:
-        return True
-    lon, lat = grid.pixel_to_lonlat((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    return partition.owns(lon, lat)
 
 
 def request_digest(features: list[RequestFeature]) -> str:
@@ -174,8 +246,11 @@ def request_digest(features: list[RequestFeature]) -> str:
     return h.hexdigest()[:10]
 
 
-def apply_limit(windows: list[WindowSpec], limit: int | None) -> list[WindowSpec]:
-    """Keep at most ``limit`` windows, chosen deterministically (sorted by name)."""
+def apply_limit(windows: Iterable[WindowSpec], limit: int | None) -> Iterator[WindowSpec]:
+    """At most ``limit`` windows, chosen deterministically (the first by name)."""
     if limit is None:
-        return windows
-    return sorted(windows, key=lambda w: w.name)[:limit]
+        yield from windows
+    else:
+        yield from sorted(
+            heapq.nsmallest(limit, windows, key=lambda w: w.name), key=lambda w: w.name
+        )

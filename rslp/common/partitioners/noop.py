@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from rslp.common.partitioners.interface import (
+    FeatureFrame,
     OutputProjection,
     Partition,
     PartitionInterface,
     WindowSpec,
     apply_limit,
-    make_window,
-    owned,
     request_digest,
 )
 from rslp.common.partitioners.projection import bounds_of
+from rslp.request import RequestFeature
 
 
 class NoopPartitioner(PartitionInterface):
@@ -29,18 +31,18 @@ class NoopPartitioner(PartitionInterface):
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
 
-    def partition_request(self, features: list) -> list[Partition]:
+    def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
         """One partition holding every feature."""
         return [Partition(id=f"all-{request_digest(features)}", features=list(features))]
 
     def partition_windows(
         self, partition: Partition, projection: OutputProjection
-    ) -> list[WindowSpec]:
+    ) -> Iterator[WindowSpec]:
         """One window per feature on the feature's bounds."""
-        out = []
-        for feature in partition.features:
-            grid = projection.grid_for(feature)
-            bounds = bounds_of(grid.to_pixels(feature.geometry))
-            if owned(partition, grid, bounds):
-                out.append(make_window(grid, bounds, feature))
-        return apply_limit(out, self.limit)
+
+        def gen() -> Iterator[WindowSpec]:
+            for feature in partition.features:
+                frame = FeatureFrame(feature, projection)
+                yield from frame.owned_windows(partition, [bounds_of(frame.pixels())])
+
+        return apply_limit(gen(), self.limit)

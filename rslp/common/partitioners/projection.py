@@ -2,6 +2,10 @@
 
 rslearn windows are defined by a projection ``(crs, x_res, -y_res)`` and integer pixel
 bounds ``(col0, row0, col1, row1)`` where ``col = x / x_res`` and ``row = y / -y_res``.
+
+Geometries that cross the antimeridian are handled in two forms: *unwrapped* (continuous,
+longitudes may exceed 180) for projecting into one UTM zone, and *split* (RFC 7946: parts
+on each side, all longitudes within [-180, 180]) for lon/lat grids.
 """
 
 from __future__ import annotations
@@ -41,11 +45,16 @@ class PixelGrid:
 
         return shapely.transform(geom, f)
 
-    def pixel_to_lonlat(self, col: float, row: float) -> tuple[float, float]:
-        """Convert pixel coordinates of this grid to WGS84 lon/lat."""
+    def pixels_to_lonlat(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Convert arrays of pixel coordinates of this grid to WGS84 lon/lat arrays."""
         inv = _transformer(self.crs, "EPSG:4326")
-        lon, lat = inv.transform(col * self.resolution, -row * self.resolution)
-        return float(lon), float(lat)
+        lon, lat = inv.transform(cols * self.resolution, -rows * self.resolution)
+        return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+    def pixel_to_lonlat(self, col: float, row: float) -> tuple[float, float]:
+        """Convert one pixel coordinate of this grid to WGS84 lon/lat."""
+        lon, lat = self.pixels_to_lonlat(np.array([col]), np.array([row]))
+        return float(lon[0]), float(lat[0])
 
 
 @lru_cache(maxsize=64)
@@ -53,11 +62,45 @@ def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
 
 
+def crosses_antimeridian(geom: BaseGeometry) -> bool:
+    """Whether a lon/lat geometry spans more than 180 degrees of longitude.
+
+    A request that covers more than half the globe in longitude is taken to cross the
+    antimeridian instead (RFC 7946 geometries are never that wide otherwise).
+    """
+    minx, _, maxx, _ = geom.bounds
+    return maxx - minx > 180.0
+
+
+def unwrap(geom: BaseGeometry) -> BaseGeometry:
+    """A continuous version of an antimeridian-crossing geometry (lon < 0 shifted +360)."""
+    if not crosses_antimeridian(geom):
+        return geom
+
+    def f(coords: np.ndarray) -> np.ndarray:
+        out = coords.copy()
+        out[:, 0] = np.where(out[:, 0] < 0, out[:, 0] + 360.0, out[:, 0])
+        return out
+
+    return shapely.make_valid(shapely.transform(geom, f))
+
+
+def split_antimeridian(geom: BaseGeometry) -> BaseGeometry:
+    """The RFC 7946 form: parts east of 180 moved back by -360, all lon in [-180, 180]."""
+    if not crosses_antimeridian(geom):
+        return geom
+    u = unwrap(geom)
+    west = shapely.intersection(u, shapely.box(-180.0, -90.0, 180.0, 90.0))
+    east = shapely.intersection(u, shapely.box(180.0, -90.0, 540.0, 90.0))
+    east = shapely.transform(east, lambda c: c - np.array([360.0, 0.0]))
+    return shapely.union(west, east)
+
+
 def utm_crs_for(lon: float, lat: float) -> str:
     """The UTM zone CRS for a point (UPS north/south beyond UTM's latitude limits).
 
     Args:
-        lon: longitude in degrees.
+        lon: longitude in degrees (any value; wrapped into [-180, 180)).
         lat: latitude in degrees.
 
     Returns:
