@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rslp.common.partitioners.interface import WindowSpec
+from rslp.common.partitioners.interface import OutputProjection, PartitionInterface, WindowSpec
 from rslp.errors import ProjectError, StepError
-from rslp.request import load_request
+from rslp.request import RequestFeature, load_request
 from rslp.runner.context import RunContext
 from rslp.runner.scratch import fresh_dir, publish_dir, write_json_atomic
 
@@ -27,8 +27,14 @@ def _write_jsonl(path: Path, windows: list[WindowSpec]) -> None:
             f.write(json.dumps(w.to_json(), separators=(",", ":")) + "\n")
 
 
-def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
-    """Compute partitions and their windows into ``plan_dir``.
+def build_plan(
+    features: list[RequestFeature],
+    large: PartitionInterface,
+    small: PartitionInterface,
+    projection: OutputProjection,
+    plan_dir: Path,
+) -> dict[str, Any]:
+    """Compute partitions and stream their windows into ``plan_dir``.
 
     A window needed by several features is made once: windows are merged by name (their
     name derives from CRS, bounds and time), kept in the first partition in id order that
@@ -36,13 +42,11 @@ def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
 
     Returns:
         the index: ``{"partitions": [{"id", "feature_ids", "num_windows"}, ...]}``.
+
+    Raises:
+        ValueError: from a partitioner that cannot handle the request.
     """
-    features = load_request(ctx.files.request_geojson)
-    large, small = ctx.large_partitioner, ctx.small_partitioner
-    try:
-        partitions = large.partition_request(features)
-    except ValueError as e:
-        raise ProjectError(ctx.files.partition_strategies_yaml, str(e), "strategy_large") from e
+    partitions = large.partition_request(features)
     ids = [p.id for p in partitions]
     if len(set(ids)) != len(ids):
         raise StepError("partition", f"strategy_large produced duplicate partition ids: {ids}")
@@ -52,19 +56,16 @@ def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
     (plan_dir / "windows").mkdir(parents=True, exist_ok=True)
     for part in sorted(partitions, key=lambda p: p.id):
         mine: dict[str, WindowSpec] = {}
-        try:
-            for w in small.partition_windows(part, ctx.projection):
-                if w.name in mine:
-                    ids_ = mine[w.name].feature_ids
-                    ids_.extend(f for f in w.feature_ids if f not in ids_)
-                elif w.name in owner:
-                    extra = late_ids.setdefault(owner[w.name], {}).setdefault(w.name, [])
-                    extra.extend(f for f in w.feature_ids if f not in extra)
-                else:
-                    owner[w.name] = part.id
-                    mine[w.name] = w
-        except ValueError as e:
-            raise ProjectError(ctx.files.partition_strategies_yaml, str(e), "strategy_small") from e
+        for w in small.partition_windows(part, projection):
+            if w.name in mine:
+                ids_ = mine[w.name].feature_ids
+                ids_.extend(f for f in w.feature_ids if f not in ids_)
+            elif w.name in owner:
+                extra = late_ids.setdefault(owner[w.name], {}).setdefault(w.name, [])
+                extra.extend(f for f in w.feature_ids if f not in extra)
+            else:
+                owner[w.name] = part.id
+                mine[w.name] = w
         if not mine:
             continue
         _write_jsonl(plan_dir / "windows" / f"{part.id}.jsonl", [mine[n] for n in sorted(mine)])
@@ -80,6 +81,18 @@ def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
     result = {"partitions": index}
     write_json_atomic(plan_dir / INDEX, result)
     return result
+
+
+def write_plan(ctx: RunContext, plan_dir: Path) -> dict[str, Any]:
+    """:func:`build_plan` for a project, with partitioner errors naming the config file."""
+    features = load_request(ctx.files.request_geojson)
+    large, small = ctx.large_partitioner, ctx.small_partitioner
+    try:
+        return build_plan(features, large, small, ctx.projection, plan_dir)
+    except ValueError as e:
+        raise ProjectError(
+            ctx.files.partition_strategies_yaml, str(e), "strategy_large/small"
+        ) from e
 
 
 def run_partition(ctx: RunContext) -> list[str]:

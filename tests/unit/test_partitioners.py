@@ -13,6 +13,7 @@ from rslp.common.partitioners import (
     NoopPartitioner,
     OutputProjection,
 )
+from rslp.common.partitioners.interface import FeatureFrame
 from rslp.common.partitioners.projection import PixelGrid, utm_crs_for
 from rslp.request import RequestFeature
 
@@ -71,8 +72,7 @@ def test_grid_small_windows_follow_the_geometry_not_its_bbox() -> None:
     )
     part = NoopPartitioner().partition_request([feat("l", l_shape)])[0]
     windows = list(GridPartitioner(grid_size=32).partition_windows(part, UTM))
-    grid = PixelGrid("EPSG:32632", 10)
-    px = grid.to_pixels(l_shape)
+    px = FeatureFrame(feat("l", l_shape), UTM).pixels()
     minx, miny, maxx, maxy = px.bounds
     bbox_cells = (math.ceil(maxx / 32) - math.floor(minx / 32)) * (
         math.ceil(maxy / 32) - math.floor(miny / 32)

@@ -28,8 +28,15 @@ def _fmt(size: float) -> str:
     return f"{size:g}".replace(".", "p").replace("-", "m")
 
 
-def intersecting_cells(geom: BaseGeometry, size: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def intersecting_cells(
+    geom: BaseGeometry, size: float, grow: float = 0.0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Cells ``(ix, iy)`` of a square grid (cell ``size``) that intersect ``geom``.
+
+    Args:
+        geom: the geometry.
+        size: the cell size.
+        grow: also count cells that come within this distance of ``geom``.
 
     Yields:
         blocks of ``(ix, iy)`` integer arrays, row-major (``iy`` then ``ix``), each
@@ -39,15 +46,17 @@ def intersecting_cells(geom: BaseGeometry, size: float) -> Iterator[tuple[np.nda
         return
     shapely.prepare(geom)
     minx, miny, maxx, maxy = geom.bounds
-    ix0, ix1 = math.floor(minx / size), math.floor(maxx / size)
-    iy0, iy1 = math.floor(miny / size), math.floor(maxy / size)
+    ix0, ix1 = math.floor((minx - grow) / size), math.floor((maxx + grow) / size)
+    iy0, iy1 = math.floor((miny - grow) / size), math.floor((maxy + grow) / size)
     ixs = np.arange(ix0, ix1 + 1)
     rows_per_block = max(1, _BLOCK // len(ixs))
     for start in range(iy0, iy1 + 1, rows_per_block):
         iys = np.arange(start, min(iy1 + 1, start + rows_per_block))
         mx, my = np.meshgrid(ixs, iys)
         gx, gy = mx.ravel(), my.ravel()
-        boxes = shapely.box(gx * size, gy * size, (gx + 1) * size, (gy + 1) * size)
+        boxes = shapely.box(
+            gx * size - grow, gy * size - grow, (gx + 1) * size + grow, (gy + 1) * size + grow
+        )
         hit = shapely.intersects(geom, boxes)
         if hit.any():
             yield gx[hit], gy[hit]
@@ -83,8 +92,14 @@ class GridPartitioner(PartitionInterface):
             for gx, gy in intersecting_cells(split_antimeridian(f.geometry), size):
                 for ix, iy in zip(gx.tolist(), gy.tolist(), strict=True):
                     cells.setdefault((ix, iy), []).append(f)
+        siblings = frozenset(cells)
         return [
-            Partition(id=f"grid{_fmt(size)}_{ix}_{iy}", features=fs, cell=(size, ix, iy))
+            Partition(
+                id=f"grid{_fmt(size)}_{ix}_{iy}",
+                features=fs,
+                cell=(size, ix, iy),
+                siblings=siblings,
+            )
             for (ix, iy), fs in sorted(cells.items())
         ]
 
@@ -103,11 +118,14 @@ class GridPartitioner(PartitionInterface):
         for feature in partition.features:
             frame = FeatureFrame(feature, projection)
             geom = unwrap(feature.geometry)
-            # Half a window diagonal is 0.71 windows; 1.5 leaves room for projection scale error.
-            region = partition.region(g * frame.grid.resolution * 1.5)
+            # The owner is within half a diagonal (0.71 windows) of the window's centre, so
+            # owned windows lie within 1.42 windows of the cell; 3 leaves room for
+            # projection scale error.
+            region = partition.region(g * frame.grid.resolution * 3)
             if region is not None:
                 geom = shapely.intersection(geom, region)  # only where owned windows can be
-            for gx, gy in intersecting_cells(frame.pixels(geom), g):
+            px = frame.pixels(geom)
+            for gx, gy in intersecting_cells(px, g):
                 bounds = np.column_stack([gx * g, gy * g, (gx + 1) * g, (gy + 1) * g])
                 mask = frame.owned_mask(partition, bounds.astype(float))
                 for b in bounds[mask].tolist():

@@ -44,6 +44,9 @@ from rslp.common.partitioners.projection import (
 )
 from rslp.request import RequestFeature
 
+# Longest lon/lat edge projected as a straight line (about 100 m).
+SEGMENT_DEG = 0.001
+
 
 @dataclass(frozen=True)
 class OutputProjection:
@@ -67,13 +70,18 @@ class Partition:
     Attributes:
         id: deterministic, path-safe id (also the rslearn group name).
         features: the request features this partition covers.
-        cell: for grid partitions, ``(grid_size_degrees, ix, iy)``: the partition owns
-            exactly the windows whose centre lies in that lon/lat cell (half-open).
+        cell: for grid partitions, ``(grid_size_degrees, ix, iy)``.
+        siblings: for grid partitions, every cell of the request (shared by all its
+            partitions). A window belongs to the cell containing its centre when that cell
+            is a sibling, else to the nearest sibling cell (distance with longitude scaled
+            by cos(latitude), ties to the smallest ``(ix, iy)``): a function of the centre
+            alone, so exactly one partition owns each window.
     """
 
     id: str
     features: list[RequestFeature]
     cell: tuple[float, int, int] | None = None
+    siblings: frozenset[tuple[int, int]] | None = None
 
     def owns(self, lon: float, lat: float) -> bool:
         """Whether a window centred at ``lon``/``lat`` belongs to this partition."""
@@ -84,13 +92,44 @@ class Partition:
         if self.cell is None:
             return np.ones(len(lons), dtype=bool)
         size, ix, iy = self.cell
-        return (np.floor(lons / size) == ix) & (np.floor(lats / size) == iy)
+        cx = np.floor(lons / size).astype(np.int64)
+        cy = np.floor(lats / size).astype(np.int64)
+        mine = (cx == ix) & (cy == iy)
+        if self.siblings is None:
+            return mine
+        sib = self.siblings
+        # Centres in a cell that is not the request's go to the nearest sibling cell.
+        for i in np.flatnonzero(~mine):
+            if (int(cx[i]), int(cy[i])) not in sib:
+                mine[i] = self._nearest_sibling(float(lons[i]), float(lats[i])) == (ix, iy)
+        return mine
+
+    def _nearest_sibling(self, lon: float, lat: float) -> tuple[int, int] | None:
+        assert self.cell is not None and self.siblings is not None
+        size = self.cell[0]
+        cx, cy = math.floor(lon / size), math.floor(lat / size)
+        scale = max(math.cos(math.radians(lat)), 1e-6)
+        best: tuple[float, tuple[int, int]] | None = None
+        for k in range(1, 100_000):
+            for dx in range(-k, k + 1):
+                for dy in range(-k, k + 1):
+                    if max(abs(dx), abs(dy)) != k or (cx + dx, cy + dy) not in self.siblings:
+                        continue
+                    x0, y0 = (cx + dx) * size, (cy + dy) * size
+                    ddx = max(x0 - lon, 0.0, lon - (x0 + size)) * scale
+                    ddy = max(y0 - lat, 0.0, lat - (y0 + size))
+                    cand = (math.hypot(ddx, ddy), (cx + dx, cy + dy))
+                    if best is None or cand < best:
+                        best = cand
+            if best is not None and best[0] < k * size * scale:
+                break  # nothing in a farther ring can be nearer
+        return None if best is None else best[1]
 
     def region(self, margin_m: float) -> BaseGeometry | None:
-        """The owned cell grown by ``margin_m`` metres (lon/lat, both wraps), or None.
+        """The cell grown by ``margin_m`` metres (lon/lat, both wraps), or None.
 
-        Every window of at most ``margin_m`` half-diagonal whose centre this partition owns
-        lies inside the region, so candidates can be looked for there only.
+        Every window whose diagonal is under ``margin_m / 2`` and that this partition
+        owns lies inside the region, so candidates can be looked for there only.
         """
         if self.cell is None:
             return None
@@ -169,8 +208,13 @@ class FeatureFrame:
         self._suffix = f"_{th}"
 
     def pixels(self, geom: BaseGeometry | None = None) -> BaseGeometry:
-        """``geom`` (default the feature's, unwrapped) in this frame's pixel coordinates."""
-        return self.grid.to_pixels(unwrap(self.feature.geometry) if geom is None else geom)
+        """``geom`` (default the feature's, unwrapped) in this frame's pixel coordinates.
+
+        Edges are first split into pieces of at most ``SEGMENT_DEG`` degrees, so the
+        straight edges in pixel space follow the lon/lat outline to within millimetres.
+        """
+        g = unwrap(self.feature.geometry) if geom is None else geom
+        return self.grid.to_pixels(shapely.segmentize(g, SEGMENT_DEG))
 
     def window(self, bounds: PixelBounds) -> WindowSpec:
         """A window whose name derives from its content (CRS, resolution, bounds, time)."""
@@ -185,7 +229,7 @@ class FeatureFrame:
         )
 
     def owned_mask(self, partition: Partition, bounds: np.ndarray) -> np.ndarray:
-        """Which of ``bounds`` (an N x 4 array) have their centre in ``partition``."""
+        """Which of ``bounds`` (an N x 4 array of pixel bounds) ``partition`` owns."""
         if partition.cell is None:
             return np.ones(len(bounds), dtype=bool)
         cols = (bounds[:, 0] + bounds[:, 2]) / 2.0
