@@ -1,0 +1,12 @@
+"""Run every benchmark: .venv/bin/python -m bench"""
+
+from __future__ import annotations
+
+import importlib
+
+BENCHMARKS = ["bench.partition"]
+
+if __name__ == "__main__":
+    for name in BENCHMARKS:
+        print(f"== {name}")
+        importlib.import_module(name).main()
