@@ -44,10 +44,15 @@ def test_custom_partitioner_loads_from_the_pythonpath(
     pkg = tmp_path / "plugins"
     pkg.mkdir()
     (pkg / "my_partitioners.py").write_text(
+        "from rslp.common.partitioners.interface import PartitionInterface, Partition\n"
         "from rslp.common.partitioners.fixed_window import FixedWindowPartitioner\n"
-        "class FirstFeatureOnly(FixedWindowPartitioner):\n"
+        "class FirstFeatureOnly(PartitionInterface):\n"
+        "    def __init__(self, window_size=64):\n"
+        "        self.window_size = window_size\n"
         "    def partition_request(self, features):\n"
-        "        return super().partition_request(features[:1])\n"
+        "        return [Partition(id=features[0].id, features=features[:1])]\n"
+        "    def partition_windows(self, partition, projection):\n"
+        "        return FixedWindowPartitioner(self.window_size).partition_windows(partition, projection)\n"
     )
     monkeypatch.syspath_prepend(str(pkg))
     sys.modules.pop("my_partitioners", None)
