@@ -36,6 +36,12 @@ SEED_ALIASES: dict[str, str] = {
     "esrun.tools.postprocessors.combine_geotiff.CombineGeotiff": (
         "rslp.common.postprocessing.raster.CombineGeotiff"
     ),
+    "esrun.tools.postprocessors.combine_geojson.CombineGeojson": (
+        "rslp.common.postprocessing.vector.CombineGeojson"
+    ),
+    "esrun.tools.postprocessors.noop_vector.NoopVector": (
+        "rslp.common.postprocessing.vector.NoopVector"
+    ),
     "esrun.tools.postprocessors.postprocess_inferface.PostprocessInterface": (
         "rslp.common.postprocessing.interface.PostprocessInterface"
     ),

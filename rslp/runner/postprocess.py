@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from rslp.common.partitioners.interface import WindowSpec
-from rslp.common.postprocessing.interface import WindowResult
+from rslp.common.postprocessing.interface import VectorFeature, WindowResult
 from rslp.errors import StepError
+from rslp.request import RequestFeature, load_request
 from rslp.runner.context import RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.partition import partition_windows
@@ -17,7 +18,9 @@ WINDOW_DIR = "windows"
 PARTITION_DIR = "partition"
 
 
-def _read_window(ctx: RunContext, w: Any, spec: WindowSpec) -> WindowResult:
+def _read_window(
+    ctx: RunContext, w: Any, spec: WindowSpec, requests: dict[str, RequestFeature]
+) -> WindowResult:
     from rasterio.enums import Resampling
     from rslearn.config import LayerConfig
 
@@ -31,6 +34,7 @@ def _read_window(ctx: RunContext, w: Any, spec: WindowSpec) -> WindowResult:
         bounds=tuple(w.bounds),
         time_range=w.time_range,
         feature_ids=list(spec.feature_ids),
+        request_features=[requests[f] for f in spec.feature_ids if f in requests],
     )
     if layer.type == "raster":
         bs = cfg.band_sets[0]
@@ -40,7 +44,10 @@ def _read_window(ctx: RunContext, w: Any, spec: WindowSpec) -> WindowResult:
         result.raster = arr.array[:, 0, :, :]
     else:
         feats = w.data.read_vector(layer.name, cfg.instantiate_vector_format())
-        result.features = [f.to_geojson() for f in feats]
+        result.vector = [
+            VectorFeature(f.to_projection(w.projection).geometry.shp, dict(f.properties))
+            for f in feats
+        ]
     return result
 
 
@@ -67,6 +74,7 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
         raise StepError(
             "postprocess", "no windows in the dataset: run build_dataset first", partition_id
         )
+    requests = {f.id: f for f in load_request(ctx.files.request_geojson)}
     window_stage = ctx.postprocessor("strategy_small")
     partition_stage = ctx.postprocessor("strategy_medium")
     base = ctx.scratch.partition_dir(partition_id)
@@ -79,7 +87,7 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
             raise StepError(
                 "postprocess", f"window {w.name} has no output: run inference first", partition_id
             )
-        result = _read_window(ctx, w, specs[w.name])
+        result = _read_window(ctx, w, specs[w.name], requests)
         window_outputs += window_stage.process_window(result, layer, staging)
     publish_dir(staging, win_final)
     window_outputs = _relocate(window_outputs, staging, win_final)

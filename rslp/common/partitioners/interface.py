@@ -39,13 +39,11 @@ from rslp.common.partitioners.projection import (
     PixelBounds,
     PixelGrid,
     crs_tag,
+    lonlat_to_pixels,
     unwrap,
     utm_crs_for,
 )
 from rslp.request import RequestFeature
-
-# Longest lon/lat edge projected as a straight line (about 100 m).
-SEGMENT_DEG = 0.001
 
 
 @dataclass(frozen=True)
@@ -208,13 +206,8 @@ class FeatureFrame:
         self._suffix = f"_{th}"
 
     def pixels(self, geom: BaseGeometry | None = None) -> BaseGeometry:
-        """``geom`` (default the feature's, unwrapped) in this frame's pixel coordinates.
-
-        Edges are first split into pieces of at most ``SEGMENT_DEG`` degrees, so the
-        straight edges in pixel space follow the lon/lat outline to within millimetres.
-        """
-        g = unwrap(self.feature.geometry) if geom is None else geom
-        return self.grid.to_pixels(shapely.segmentize(g, SEGMENT_DEG))
+        """``geom`` (default the feature's) in this frame's pixel coordinates."""
+        return lonlat_to_pixels(self.feature.geometry if geom is None else geom, self.grid)
 
     def window(self, bounds: PixelBounds) -> WindowSpec:
         """A window whose name derives from its content (CRS, resolution, bounds, time)."""

@@ -96,6 +96,19 @@ def split_antimeridian(geom: BaseGeometry) -> BaseGeometry:
     return shapely.union(west, east)
 
 
+# Longest lon/lat edge projected as a straight line (about 100 m).
+SEGMENT_DEG = 0.001
+
+
+def lonlat_to_pixels(geom: BaseGeometry, grid: PixelGrid) -> BaseGeometry:
+    """A lon/lat geometry in ``grid``'s pixels: unwrapped, edges split every ``SEGMENT_DEG``.
+
+    Splitting edges first makes the straight edges in pixel space follow the lon/lat
+    outline (as drawn on a map) to within millimetres.
+    """
+    return grid.to_pixels(shapely.segmentize(unwrap(geom), SEGMENT_DEG))
+
+
 def utm_crs_for(lon: float, lat: float) -> str:
     """The UTM zone CRS for a point (UPS north/south beyond UTM's latitude limits).
 

@@ -98,15 +98,58 @@ def write_geotiff(
     return path
 
 
+def _aligned(srcs: list[Any]) -> bool:
+    """Whether inputs share CRS and pixel grid (integer offsets, same square resolution)."""
+    t0 = srcs[0].transform
+    crs0 = srcs[0].crs
+    for s in srcs:
+        t = s.transform
+        if s.crs != crs0 or t.a != t0.a or t.e != t0.e or t.b != 0 or t.d != 0:
+            return False
+        dx, dy = (t.c - t0.c) / t0.a, (t.f - t0.f) / t0.e
+        if abs(dx - round(dx)) > 1e-6 or abs(dy - round(dy)) > 1e-6:
+            return False
+    return True
+
+
+def _place_first(srcs: list[Any], nodata: float | None) -> tuple[np.ndarray, Affine]:
+    """Mosaic grid-aligned inputs by array placement; the first input wins overlaps."""
+    res_x, res_y = srcs[0].transform.a, srcs[0].transform.e
+    left = min(s.transform.c for s in srcs)
+    top = max(s.transform.f for s in srcs) if res_y < 0 else min(s.transform.f for s in srcs)
+    offsets = [
+        (round((s.transform.c - left) / res_x), round((s.transform.f - top) / res_y)) for s in srcs
+    ]
+    width = max(ox + s.width for (ox, _), s in zip(offsets, srcs, strict=True))
+    height = max(oy + s.height for (_, oy), s in zip(offsets, srcs, strict=True))
+    fill = np.nan if nodata is None else nodata
+    out = np.full((srcs[0].count, height, width), fill, dtype=srcs[0].dtypes[0])
+    empty = np.ones((height, width), dtype=bool)
+    for (ox, oy), s in zip(offsets, srcs, strict=True):
+        data = s.read()
+        valid = np.ones(data.shape[1:], dtype=bool)
+        if s.nodata is not None:
+            valid = ~np.all(data == s.nodata, axis=0)
+            if np.isnan(s.nodata):
+                valid = ~np.all(np.isnan(data), axis=0)
+        dst_empty = empty[oy : oy + s.height, ox : ox + s.width]
+        take = valid & dst_empty
+        region = out[:, oy : oy + s.height, ox : ox + s.width]
+        region[:, take] = data[:, take]
+        dst_empty[take] = False
+    return out, Affine(res_x, 0.0, left, 0.0, res_y, top)
+
+
 def mosaic_to_cog(
     inputs: list[Path], out: Path, nodata: float | None, class_names: list[str] | None = None
 ) -> Path:
     """Mosaic GeoTIFFs into one Cloud-Optimized GeoTIFF.
 
     Overlaps resolve to the first input in the given order (callers sort inputs, so the
-    result is deterministic). Inputs in several CRSs are reprojected (nearest neighbour,
-    so class ids stay class ids) into the CRS that holds the most input pixels; ties go to
-    the CRS that sorts first.
+    result is deterministic). Grid-aligned inputs (the usual case: windows of one
+    partition) are placed directly as arrays; others go through ``rasterio.merge``. Inputs
+    in several CRSs are reprojected (nearest neighbour, so class ids stay class ids) into
+    the CRS that holds the most input pixels; ties go to the CRS that sorts first.
 
     Args:
         inputs: GeoTIFF paths (at least one).
@@ -121,12 +164,26 @@ def mosaic_to_cog(
         raise ValueError("mosaic_to_cog needs at least one input")
     srcs = [rasterio.open(p) for p in inputs]
     try:
-        weight: Counter[str] = Counter()
+        if _aligned(srcs):
+            array, transform = _place_first(srcs, nodata)
+            target: Any = srcs[0].crs
+        else:
+            array, transform, target = _merge_any(srcs, nodata)
+    finally:
         for s in srcs:
-            weight[s.crs.to_string()] += s.width * s.height
-        target = sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        res = min(abs(s.transform.a) for s in srcs if s.crs.to_string() == target)
-        views: list[Any] = []
+            s.close()
+    write_cog(out, array, target, transform, nodata, class_names)
+    return out
+
+
+def _merge_any(srcs: list[Any], nodata: float | None) -> tuple[np.ndarray, Affine, str]:
+    weight: Counter[str] = Counter()
+    for s in srcs:
+        weight[s.crs.to_string()] += s.width * s.height
+    target = sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    res = min(abs(s.transform.a) for s in srcs if s.crs.to_string() == target)
+    views: list[Any] = []
+    try:
         for s in srcs:
             if s.crs.to_string() == target:
                 views.append(s)
@@ -135,13 +192,27 @@ def mosaic_to_cog(
         array, transform = rasterio.merge.merge(
             views, nodata=nodata, method="first", res=(res, res), target_aligned_pixels=True
         )
+    finally:
         for v in views:
             if isinstance(v, WarpedVRT):
                 v.close()
-        profile = _profile(array, target, transform, nodata, class_names)
-    finally:
-        for s in srcs:
-            s.close()
+    return array, transform, target
+
+
+def write_cog(
+    out: Path,
+    array: np.ndarray,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    class_names: list[str] | None = None,
+) -> Path:
+    """Write a ``(bands, h, w)`` array as a Cloud-Optimized GeoTIFF, atomically.
+
+    Deflate-compressed 256 px tiles, nearest-neighbour overviews, explicit nodata, and
+    for class rasters the class names as tags and a colormap.
+    """
+    profile = _profile(array, crs, transform, nodata, class_names)
     with MemoryFile() as mem:
         with mem.open(**profile) as tmp_ds:
             _decorate(tmp_ds, class_names)

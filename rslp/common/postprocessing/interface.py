@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
+from shapely.geometry.base import BaseGeometry
+
+from rslp.request import RequestFeature
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ class OutputLayer:
 
 
 @dataclass
+class VectorFeature:
+    """One vector prediction, in the window's pixel coordinates.
+
+    Attributes:
+        geometry: the geometry in pixel coordinates of the window's grid (``col = x /
+            resolution``, ``row = -y / resolution`` in the window's CRS).
+        properties: the model's properties (class, score, ...).
+    """
+
+    geometry: BaseGeometry
+    properties: dict[str, Any]
+
+
+@dataclass
 class WindowResult:
     """One window's model output, read from the rslearn dataset.
 
@@ -64,8 +81,9 @@ class WindowResult:
         bounds: pixel bounds ``(col0, row0, col1, row1)``.
         time_range: the window's time range.
         feature_ids: the request features that needed this window.
+        request_features: those request features (geometry in lon/lat, properties).
         raster: ``(bands, height, width)`` array for raster layers, else None.
-        features: GeoJSON-like features for vector layers, else None.
+        vector: the predicted features for vector layers, else None.
     """
 
     partition_id: str
@@ -75,8 +93,9 @@ class WindowResult:
     bounds: tuple[int, int, int, int]
     time_range: tuple[datetime, datetime] | None
     feature_ids: list[str]
+    request_features: list[RequestFeature] = field(default_factory=list)
     raster: np.ndarray | None = None
-    features: list[dict[str, Any]] | None = None
+    vector: list[VectorFeature] | None = None
 
     @property
     def transform(self) -> Affine:
