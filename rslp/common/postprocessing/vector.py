@@ -27,9 +27,9 @@ def _require_vector(layer: OutputLayer, who: str) -> None:
 
 
 def window_footprint(result: WindowResult) -> BaseGeometry:
-    """The window's extent in lon/lat (edges densified)."""
+    """The window's extent in lon/lat (edges split every kilometre to follow the projection)."""
     b = result.bounds
-    box = shapely.segmentize(shapely.box(*b), max(1.0, (b[2] - b[0]) / 8))
+    box = shapely.segmentize(shapely.box(*b), max(1.0, 1000.0 / result.resolution))
     return pixels_to_lonlat(box, result)
 
 
