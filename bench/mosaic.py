@@ -31,14 +31,23 @@ def make_windows(d: Path) -> list[Path]:
         for j in range(N_X):
             arr = rng.integers(0, 3, size=(1, SIZE, SIZE), dtype=np.uint8)
             t = from_origin(500000 + j * SIZE * 10, 5000000 - i * SIZE * 10, 10, 10)
-            paths.append(write_geotiff(d / f"w_{i:03d}_{j:03d}.tif", arr, "EPSG:32632", t, 255, ["a", "b", "c"]))
+            paths.append(
+                write_geotiff(
+                    d / f"w_{i:03d}_{j:03d}.tif", arr, "EPSG:32632", t, 255, ["a", "b", "c"]
+                )
+            )
     return paths
 
 
 def baseline(paths: list[Path], out: Path) -> Path:
     srcs = [rasterio.open(p) for p in paths]
     array, transform = rasterio.merge.merge(srcs, nodata=255, method="first")
-    profile = {**srcs[0].profile, "width": array.shape[2], "height": array.shape[1], "transform": transform}
+    profile = {
+        **srcs[0].profile,
+        "width": array.shape[2],
+        "height": array.shape[1],
+        "transform": transform,
+    }
     for s in srcs:
         s.close()
     profile.update(driver="GTiff")
@@ -46,7 +55,14 @@ def baseline(paths: list[Path], out: Path) -> Path:
         with mem.open(**profile) as dst:
             dst.write(array)
         with mem.open() as src:
-            rasterio.shutil.copy(src, out, driver="COG", compress="DEFLATE", overview_resampling="nearest", blocksize=256)
+            rasterio.shutil.copy(
+                src,
+                out,
+                driver="COG",
+                compress="DEFLATE",
+                overview_resampling="nearest",
+                blocksize=256,
+            )
     return out
 
 

@@ -52,7 +52,8 @@ def test_custom_partitioner_loads_from_the_pythonpath(
         "    def partition_request(self, features):\n"
         "        return [Partition(id=features[0].id, features=features[:1])]\n"
         "    def partition_windows(self, partition, projection):\n"
-        "        return FixedWindowPartitioner(self.window_size).partition_windows(partition, projection)\n"
+        "        small = FixedWindowPartitioner(self.window_size)\n"
+        "        return small.partition_windows(partition, projection)\n"
     )
     monkeypatch.syspath_prepend(str(pkg))
     sys.modules.pop("my_partitioners", None)

@@ -61,7 +61,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[EsPredictRunner,
 
 def test_result_is_a_georeferenced_cog_covering_the_request(demo_run) -> None:
     runner, results = demo_run
-    assert [p.name for p in results] == ["result.tif"]
+    assert [p.name for p in results] == ["result.tif", "result.png"]
     with rasterio.open(results[0]) as src:
         assert src.crs.to_epsg() == 32632
         assert src.nodata == 255

@@ -71,3 +71,51 @@ def test_dataset_mosaic_reprojects_other_zones(tmp_path: Path) -> None:
         assert src.crs.to_epsg() == 32632
         assert abs(src.transform.a - 10) < 1e-9
         assert (src.read(1) != 255).sum() >= 1600
+
+
+def test_window_stage_clips_to_request_and_maps_values(tmp_path: Path) -> None:
+    import shapely.geometry as sg
+
+    from rslp.common.partitioners.projection import PixelGrid
+    from rslp.request import RequestFeature
+
+    w = window("a", 47000, -510000, 2, size=32)
+    grid = PixelGrid("EPSG:32632", 10)
+    # A request covering the left half of the window.
+    west = [
+        grid.pixel_to_lonlat(c, r)
+        for c, r in [(47000, -510000), (47016, -510000), (47016, -509968), (47000, -509968)]
+    ]
+    t = w.time_range
+    w.request_features = [RequestFeature("half", sg.Polygon(west), t, {})]
+    stage = NoopRaster(clip_to_request=True, value_map={2: 1})
+    (path,) = stage.process_window(w, LAYER, tmp_path)
+    with rasterio.open(path) as src:
+        arr = src.read(1)
+    assert (arr[:, :15] == 1).all()  # mapped 2 -> 1 inside the request
+    assert (arr[:, 17:] == 255).all()  # nodata outside
+
+
+def test_dataset_stage_writes_a_quicklook_with_legend(tmp_path: Path) -> None:
+    from PIL import Image
+
+    stage = CombineGeotiff()
+    a = stage.process_window(window("a", 47000, -510000, 1), LAYER, tmp_path / "w")[0]
+    part = stage.process_partition([a], LAYER, tmp_path / "p", "p")[0]
+    outs = stage.process_dataset([part], LAYER, tmp_path / "r")
+    assert [p.name for p in outs] == ["result.tif", "result.png"]
+    with Image.open(outs[1]) as img:
+        rgb = img.convert("RGB")
+        assert rgb.getpixel((2, 2)) == (30, 144, 255)  # class 1 (water) colour
+        assert img.width > 16  # raster plus legend
+
+
+def test_failed_window_stage_leaves_nothing_that_looks_finished(tmp_path: Path) -> None:
+    from rslp.runner.scratch import fresh_dir
+
+    final = tmp_path / "windows"
+    staging = fresh_dir(final)
+    NoopRaster().process_window(window("a", 47000, -510000, 1), LAYER, staging)
+    # The stage dies here (no publish_dir): the final directory does not exist.
+    assert not final.exists()
+    assert staging.name.startswith(".")

@@ -33,6 +33,12 @@ def test_seed_class_paths_resolve_to_ours(tmp_path: Path) -> None:
         key="strategy_small",
     )
     assert isinstance(pp, NoopRaster)
+    for seed_path, ours in [
+        ("esrun.tools.postprocessors.combine_geotiff.CombineGeotiff", "CombineGeotiff"),
+        ("esrun.tools.postprocessors.combine_geojson.CombineGeojson", "CombineGeojson"),
+    ]:
+        obj = instantiate(seed_path, {}, PostprocessInterface, source=tmp_path / "x.yaml", key="k")
+        assert type(obj).__name__ == ours
 
 
 def test_bad_class_paths_name_file_and_key(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def copy_all(inputs: list[Path], out_dir: Path) -> list[Path]:
 
 
 def request_mask(result: WindowResult) -> np.ndarray | None:
-    """True where a pixel of the window lies in one of its (areal) request features.
+    """True where a pixel of the window touches one of its (areal) request features.
 
     Returns None when the window's request features have no area (points, lines).
     """
@@ -53,7 +53,7 @@ def request_mask(result: WindowResult) -> np.ndarray | None:
         out_shape=result.raster.shape[1:],
         transform=to_local,
         invert=True,
-        all_touched=False,
+        all_touched=True,
     )
 
 
