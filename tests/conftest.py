@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rslp.espredict_runner import EsPredictRunner
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
 SEED_SAMPLE = REPO.parent / "shared" / "seed" / "esrunner_sample"
@@ -37,3 +39,13 @@ def polygon_feature(coords: list[tuple[float, float]], **props: object) -> dict:
         "properties": props,
         "geometry": {"type": "Polygon", "coordinates": [ring]},
     }
+
+
+def run_pipeline(runner: EsPredictRunner) -> list[Path]:
+    """Every step for every partition, as the seed's run_pipeline.py does."""
+    partitions = runner.partition()
+    for pid in partitions:
+        runner.build_dataset(pid)
+        runner.run_inference(pid)
+        runner.postprocess(pid)
+    return runner.combine(partitions)

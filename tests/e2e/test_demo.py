@@ -18,7 +18,7 @@ from pyproj import Transformer
 from rasterio.features import rasterize
 
 from rslp.espredict_runner import EsPredictRunner
-from tests.conftest import DEMO, REPO
+from tests.conftest import DEMO, REPO, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -51,12 +51,7 @@ def agreement(result: Path, project: Path) -> tuple[float, np.ndarray, np.ndarra
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[EsPredictRunner, list[Path]]:
     scratch = tmp_path_factory.mktemp("scratch")
     runner = EsPredictRunner.from_project(DEMO, scratch)
-    partitions = runner.partition()
-    for pid in partitions:
-        runner.build_dataset(pid)
-        runner.run_inference(pid)
-        runner.postprocess(pid)
-    return runner, runner.combine(partitions)
+    return runner, run_pipeline(runner)
 
 
 def test_result_is_a_georeferenced_cog_covering_the_request(demo_run) -> None:

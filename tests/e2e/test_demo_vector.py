@@ -11,7 +11,7 @@ import shapely
 import shapely.geometry as sg
 
 from rslp.espredict_runner import EsPredictRunner
-from tests.conftest import REPO
+from tests.conftest import REPO, run_pipeline
 
 pytestmark = pytest.mark.e2e
 PROJECT = REPO / "data" / "demo-vector"
@@ -20,12 +20,7 @@ PROJECT = REPO / "data" / "demo-vector"
 @pytest.fixture(scope="module")
 def vector_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[EsPredictRunner, list[Path]]:
     runner = EsPredictRunner.from_project(PROJECT, tmp_path_factory.mktemp("scratch"))
-    partitions = runner.partition()
-    for pid in partitions:
-        runner.build_dataset(pid)
-        runner.run_inference(pid)
-        runner.postprocess(pid)
-    return runner, runner.combine(partitions)
+    return runner, run_pipeline(runner)
 
 
 def test_result_is_rfc7946_and_matches_the_truth(vector_run) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,25 +10,14 @@ from rasterio.features import geometry_mask
 
 from rslp.common.partitioners.projection import PixelGrid, lonlat_to_pixels
 from rslp.common.postprocessing.geotiff import mosaic_to_cog, write_geotiff
-from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface, WindowResult
+from rslp.common.postprocessing.interface import OutputLayer, WindowResult
+from rslp.common.postprocessing.passthrough import PassThrough
 from rslp.common.postprocessing.quicklook import write_quicklook
-from rslp.runner.scratch import atomic_path
 
 
 def _require_raster(layer: OutputLayer, who: str) -> None:
     if layer.type != "raster":
         raise ValueError(f"{who} needs a raster output layer; layer {layer.name!r} is {layer.type}")
-
-
-def copy_all(inputs: list[Path], out_dir: Path) -> list[Path]:
-    """Copy files into ``out_dir`` (atomically each), keeping their names, sorted."""
-    out = []
-    for src in sorted(inputs):
-        dst = out_dir / src.name
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
-        out.append(dst)
-    return out
 
 
 def request_mask(result: WindowResult) -> np.ndarray | None:
@@ -57,7 +45,7 @@ def request_mask(result: WindowResult) -> np.ndarray | None:
     )
 
 
-class NoopRaster(PostprocessInterface):
+class NoopRaster(PassThrough):
     """Pass raster outputs through.
 
     Window stage: the window's output as a GeoTIFF (``<window>.tif``) with the layer's
@@ -95,16 +83,6 @@ class NoopRaster(PostprocessInterface):
         path = out_dir / f"{result.name}.tif"
         write_geotiff(path, array, result.crs, result.transform, layer.nodata, layer.class_names)
         return [path]
-
-    def process_partition(
-        self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
-    ) -> list[Path]:
-        """Copy the window GeoTIFFs."""
-        return copy_all(inputs, out_dir)
-
-    def process_dataset(self, inputs: list[Path], layer: OutputLayer, out_dir: Path) -> list[Path]:
-        """Copy every artifact into the results."""
-        return copy_all(inputs, out_dir)
 
 
 class CombineGeotiff(NoopRaster):

@@ -17,8 +17,8 @@ from rslp.common.postprocessing.geojson import (
     write_feature_collection,
     write_geoparquet,
 )
-from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface, WindowResult
-from rslp.common.postprocessing.raster import copy_all
+from rslp.common.postprocessing.interface import OutputLayer, WindowResult
+from rslp.common.postprocessing.passthrough import PassThrough
 
 
 def _require_vector(layer: OutputLayer, who: str) -> None:
@@ -44,7 +44,7 @@ def pixels_to_lonlat(geom: BaseGeometry, result: WindowResult) -> BaseGeometry:
     return shapely.transform(geom, f)
 
 
-class NoopVector(PostprocessInterface):
+class NoopVector(PassThrough):
     """Vector outputs as GeoJSON, one file per window.
 
     Window stage: ``<window>.geojson``: the model's features in lon/lat, each with the
@@ -78,16 +78,6 @@ class NoopVector(PostprocessInterface):
             props.update(window=result.name, partition=result.partition_id)
             feats.append({"type": "Feature", "properties": props, "geometry": rfc7946(geom)})
         return [write_feature_collection(out_dir / f"{result.name}.geojson", feats)]
-
-    def process_partition(
-        self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
-    ) -> list[Path]:
-        """Copy the window GeoJSON files."""
-        return copy_all(inputs, out_dir)
-
-    def process_dataset(self, inputs: list[Path], layer: OutputLayer, out_dir: Path) -> list[Path]:
-        """Copy every artifact into the results."""
-        return copy_all(inputs, out_dir)
 
 
 class CombineGeojson(NoopVector):
