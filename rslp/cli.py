@@ -1,12 +1,19 @@
-"""esrunner: the command line over :class:`rslp.espredict_runner.EsPredictRunner`.
+"""esrunner: a thin command line over :mod:`rslp.runner`.
 
-Exit codes: 0 success, 1 a pipeline step failed, 2 bad usage or a bad project file.
+Commands: ``run`` (the pipeline, with saved state), ``status`` (partitions x steps),
+``plan`` (see partitions and windows before spending anything). The seed's flat spelling
+``esrunner --local --dataset-config ... --run inference --partition-id ID`` is accepted
+and means ``esrunner run ...``.
+
+Exit codes: 0 success; 1 a pipeline step failed; 2 bad usage or a bad project file;
+3 another run holds the scratch directory; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,48 +25,128 @@ from rslp.errors import ProjectError, RunnerError
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
+STEP_NAMES = ("partition", "dataset", "inference", "postprocess", "combine")
 
 
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
     """Print runner errors as one line and exit with the documented code."""
+    from rslp.runner.lock import ScratchBusyError
+
     try:
         yield
     except ProjectError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except ScratchBusyError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_BUSY)
     except RunnerError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_STEP_FAILED)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _path_option(*names: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(*names, type=click.Path(path_type=Path), default=None, help=help)
 
 
 def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """PROJECT_DIR, --request and --scratch, shared by the commands that run a project."""
-    f = click.option(
-        "--scratch",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Scratch directory (default: PROJECT_DIR/scratch).",
-    )(f)
-    f = click.option(
-        "--request",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Request GeoJSON (default: the first prediction/*.geojson).",
-    )(f)
-    return click.argument("project_dir", type=click.Path(path_type=Path))(f)
+    """PROJECT_DIR and the options that locate a project's files (each overrides one)."""
+    for opt in reversed(
+        [
+            _path_option("--request", "--prediction-request", help="Request GeoJSON."),
+            _path_option("--scratch", help="Scratch directory (default: PROJECT_DIR/scratch)."),
+            _path_option("--model-config", help="model.yaml to use instead of the project's."),
+            _path_option("--dataset-config", help="dataset.json to use instead of the project's."),
+            _path_option(
+                "--partition-config", "--partition-strategies", help="partition_strategies.yaml."
+            ),
+            _path_option(
+                "--postprocessing-config",
+                "--postprocessing-strategies",
+                help="postprocessing_strategies.yaml.",
+            ),
+            _path_option(
+                "--checkpoint", help="Model weights (default: PROJECT_DIR/checkpoint.ckpt)."
+            ),
+        ]
+    ):
+        f = opt(f)
+    return click.argument("project_dir", type=click.Path(path_type=Path), required=False)(f)
 
 
-def make_runner(project_dir: Path, request: Path | None, scratch: Path | None) -> Any:
-    """Build the runner for a project directory."""
-    from rslp.espredict_runner import EsPredictRunner
+def resolve_files(project_dir: Path | None, **given: Path | None) -> tuple[Any, Path]:
+    """The project's files (individual options override PROJECT_DIR's) and the scratch dir."""
+    from rslp.project import ProjectFiles
 
-    return EsPredictRunner.from_project(project_dir, scratch or project_dir / "scratch", request)
+    if project_dir is not None:
+        base = ProjectFiles.from_dir(project_dir, given.get("request"))
+        scratch = given.get("scratch") or project_dir / "scratch"
+    else:
+        needed = (
+            "model_config",
+            "dataset_config",
+            "partition_config",
+            "postprocessing_config",
+            "request",
+        )
+        missing = [n for n in needed if given.get(n) is None]
+        if missing:
+            flags = ", ".join("--" + n.replace("_", "-") for n in missing)
+            raise click.UsageError(
+                f"give PROJECT_DIR, or all of the config files (missing {flags})"
+            )
+        d = Path(str(given["dataset_config"])).resolve().parent
+        ckpt = d / "checkpoint.ckpt"
+        base = ProjectFiles(
+            model_yaml=Path(str(given["model_config"])).resolve(),
+            dataset_json=Path(str(given["dataset_config"])).resolve(),
+            partition_strategies_yaml=Path(str(given["partition_config"])).resolve(),
+            postprocessing_strategies_yaml=Path(str(given["postprocessing_config"])).resolve(),
+            request_geojson=Path(str(given["request"])).resolve(),
+            checkpoint=ckpt if ckpt.exists() else None,
+        )
+        scratch = given.get("scratch") or d / "scratch"
+    overrides = {
+        "model_yaml": given.get("model_config"),
+        "dataset_json": given.get("dataset_config"),
+        "partition_strategies_yaml": given.get("partition_config"),
+        "postprocessing_strategies_yaml": given.get("postprocessing_config"),
+        "checkpoint": given.get("checkpoint"),
+    }
+    kw = {k: Path(v).resolve() for k, v in overrides.items() if v is not None}
+    for k, v in kw.items():
+        if not v.exists():
+            raise ProjectError(v, f"file given for {k} does not exist")
+    return ProjectFiles(**{**base.__dict__, **kw}), Path(scratch)
+
+
+def parse_steps(value: str | None) -> tuple[str, ...]:
+    """``a,b`` -> steps in pipeline order; ``all`` or None -> every step."""
+    if not value or value == "all":
+        return STEP_NAMES
+    asked = [s.strip() for s in value.split(",") if s.strip()]
+    bad = [s for s in asked if s not in STEP_NAMES]
+    if bad:
+        raise click.BadParameter(f"unknown step(s) {bad}; choose from {', '.join(STEP_NAMES)}")
+    return tuple(s for s in STEP_NAMES if s in asked)
+
+
+def _log_to(scratch: Path) -> None:
+    (scratch / "logs").mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(scratch / "logs" / "esrunner.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def main(verbose: bool) -> None:
+def cli(verbose: bool) -> None:
     """Run rslearn models on prediction requests."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -67,35 +154,101 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.command()
+@cli.command()
 @project_options
-def run(project_dir: Path, request: Path | None, scratch: Path | None) -> None:
-    """Run the whole pipeline on PROJECT_DIR and print where the results are."""
+@click.option(
+    "--steps", "--run", "steps", default=None, help="Comma-separated steps (default: all)."
+)
+@click.option(
+    "--partition-id", "partition_ids", multiple=True, help="Only this partition (repeatable)."
+)
+@click.option(
+    "--workers", type=int, default=None, help="Partitions in parallel (default: CPU count)."
+)
+@click.option("--force", is_flag=True, help="Redo steps even when done and current.")
+@click.option("--local", is_flag=True, hidden=True, help="Accepted for the seed's spelling.")
+def run(
+    project_dir: Path | None,
+    steps: str | None,
+    partition_ids: tuple[str, ...],
+    workers: int | None,
+    force: bool,
+    local: bool,
+    **given: Path | None,
+) -> None:
+    """Run the pipeline on PROJECT_DIR, skipping steps that are done and current."""
+    from rslp.runner.lock import ScratchLock
+    from rslp.runner.pipeline import Pipeline, PipelineOptions
+    from rslp.runner.progress import Progress
+    from rslp.runner.scratch import Scratch
+
     with reported_errors():
-        runner = make_runner(project_dir, request, scratch)
-        partitions = runner.partition()
-        for i, pid in enumerate(partitions, 1):
-            click.echo(f"[{i}/{len(partitions)}] partition {pid}", err=True)
-            runner.build_dataset(pid)
-            runner.run_inference(pid)
-            runner.postprocess(pid)
-        results = runner.combine(partitions)
-    for path in results:
+        files, scratch_dir = resolve_files(project_dir, **given)
+        scratch = Scratch(scratch_dir)
+        _log_to(scratch.root)
+        options = PipelineOptions(
+            steps=parse_steps(steps),
+            partition_ids=list(partition_ids) or None,
+            workers=workers if workers is not None else (os.cpu_count() or 1),
+            force=force,
+        )
+        with ScratchLock(scratch.root):
+            result = Pipeline(files, scratch, options, Progress()).run()
+    for step, pids in result.skipped.items():
+        what = "" if step == "combine" else f": {len(pids)} partition(s)"
+        click.echo(f"skipped {step} (done and current){what}", err=True)
+    for path in result.results:
         click.echo(f"result: {path}")
 
 
-@main.command()
+@cli.command()
+@click.argument("project_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
+def status(project_dir: Path | None, scratch: Path | None) -> None:
+    """Show partitions x steps with states and timings for a scratch directory."""
+    from rslp.runner.lock import ScratchLock
+    from rslp.runner.scratch import Scratch
+    from rslp.runner.status import status_table
+
+    root = scratch or (project_dir / "scratch" if project_dir else Path("scratch"))
+    if not (root / "manifest.json").exists():
+        click.echo(f"error: no manifest in {root}: nothing has run there", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(status_table(Scratch(root)))
+    holder = ScratchLock(root).holder()
+    if holder.get("pid"):
+        click.echo(f"lock: pid {holder['pid']} on {holder.get('host')} since {holder.get('since')}")
+
+
+@cli.command()
 @project_options
-def plan(project_dir: Path, request: Path | None, scratch: Path | None) -> None:
-    """Partition PROJECT_DIR's request and show it, before any download or inference.
+def plan(project_dir: Path | None, **given: Path | None) -> None:
+    """Partition the request and show it, before any download or inference.
 
     Prints partitions, windows, covered area and time ranges, and writes
     plan/windows.geojson (lon/lat) and plan/preview.png in the scratch directory.
     """
+    from rslp.runner.context import RunContext
     from rslp.runner.preview import preview_plan
+    from rslp.runner.scratch import Scratch
 
     with reported_errors():
-        report = preview_plan(make_runner(project_dir, request, scratch).ctx)
+        files, scratch_dir = resolve_files(project_dir, **given)
+        report = preview_plan(RunContext(files=files, scratch=Scratch(scratch_dir)))
     click.echo(report.table())
     click.echo(f"windows: {report.geojson}")
     click.echo(f"preview: {report.png}")
+
+
+def seed_spelling(args: list[str]) -> list[str]:
+    """``esrunner --local --dataset-config ...`` (no command) means ``esrunner run ...``."""
+    commands = set(cli.commands)
+    flat = args and args[0].startswith("--") and args[0] not in ("--help", "--verbose")
+    if flat and not any(a in commands for a in args):
+        return ["run", *args]
+    return args
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(args=seed_spelling(sys.argv[1:]))

@@ -29,6 +29,7 @@ from rslp.runner import inference as inference_step
 from rslp.runner import partition as partition_step
 from rslp.runner import postprocess as postprocess_step
 from rslp.runner.context import RunContext
+from rslp.runner.pipeline import fingerprints, input_files
 from rslp.runner.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -92,19 +93,11 @@ class EsPredictRunner:
             checkpoint_path=f.checkpoint,
         )
 
-    def _snapshot(self) -> None:
-        f = self.ctx.files
-        hashes = self.scratch.snapshot_inputs(
-            {
-                "model.yaml": f.model_yaml,
-                "dataset.json": f.dataset_json,
-                "partition_strategies.yaml": f.partition_strategies_yaml,
-                "postprocessing_strategies.yaml": f.postprocessing_strategies_yaml,
-                "request.geojson": f.request_geojson,
-                "checkpoint.ckpt": f.checkpoint,
-            }
-        )
+    def _snapshot(self) -> dict[str, str]:
+        """Copy and hash the inputs; returns each step's fingerprint."""
+        hashes = self.scratch.snapshot_inputs(input_files(self.ctx.files))
         self.scratch.update_manifest(inputs=hashes)
+        return fingerprints(hashes)
 
     def partition(self) -> list[str]:
         """Split the request into partitions (rslearn window groups) and their windows.
@@ -112,9 +105,11 @@ class EsPredictRunner:
         Returns:
             the partition ids: deterministic and safe as directory names.
         """
-        self._snapshot()
+        fps = self._snapshot()
         ids = partition_step.run_partition(self.ctx)
-        self.scratch.update_manifest(partition_ids=ids)
+        self.scratch.update_manifest(
+            partition_ids=ids, partition_step={"state": "done", "fingerprint": fps["partition"]}
+        )
         logger.info("partitioned request into %d partitions", len(ids))
         return ids
 
@@ -149,10 +144,11 @@ class EsPredictRunner:
         return outs
 
     def _run(self, step: str, partition_id: str, fn: object) -> None:
-        self.scratch.record_step(partition_id, step, "running")
+        fp = self._snapshot()[step]
+        self.scratch.record_step(partition_id, step, "running", fingerprint=fp)
         try:
             out = fn()  # type: ignore[operator]
         except BaseException as e:
-            self.scratch.record_step(partition_id, step, "failed", error=str(e))
+            self.scratch.record_step(partition_id, step, "failed", fingerprint=fp, error=str(e))
             raise
-        self.scratch.record_step(partition_id, step, "done", result=out)
+        self.scratch.record_step(partition_id, step, "done", fingerprint=fp, result=out)

@@ -18,6 +18,7 @@ All writes go to a temporary name first and are renamed into place.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -165,6 +166,17 @@ class Scratch:
                 shutil.copyfile(src, tmp)
         return hashes
 
+    @contextlib.contextmanager
+    def manifest_lock(self) -> Iterator[None]:
+        """Serialise manifest read-modify-write cycles across worker processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".manifest.lock").open("a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
     def read_manifest(self) -> dict[str, Any]:
         """The manifest, or an empty one."""
         if not self.manifest_path.exists():
@@ -173,21 +185,23 @@ class Scratch:
 
     def record_step(self, partition_id: str, step: str, state: str, **extra: Any) -> None:
         """Record a step state for a partition in the manifest (atomically)."""
-        manifest = self.read_manifest()
-        entry = manifest.setdefault("partitions", {}).setdefault(partition_id, {})
-        now = datetime.now(UTC).isoformat()
-        rec = entry.setdefault(step, {})
-        if state == "running":
-            rec.clear()
-            rec["start"] = now
-        else:
-            rec["end"] = now
-        rec["state"] = state
-        rec.update(extra)
-        write_json_atomic(self.manifest_path, manifest)
+        with self.manifest_lock():
+            manifest = self.read_manifest()
+            entry = manifest.setdefault("partitions", {}).setdefault(partition_id, {})
+            now = datetime.now(UTC).isoformat()
+            rec = entry.setdefault(step, {})
+            if state == "running":
+                rec.clear()
+                rec["start"] = now
+            else:
+                rec["end"] = now
+            rec["state"] = state
+            rec.update(extra)
+            write_json_atomic(self.manifest_path, manifest)
 
     def update_manifest(self, **fields: Any) -> None:
         """Set top-level manifest fields atomically."""
-        manifest = self.read_manifest()
-        manifest.update(fields)
-        write_json_atomic(self.manifest_path, manifest)
+        with self.manifest_lock():
+            manifest = self.read_manifest()
+            manifest.update(fields)
+            write_json_atomic(self.manifest_path, manifest)

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from rslp.cli import main
+from rslp.cli import cli as main
 from tests.conftest import DEMO, polygon_feature, write_request
 
 

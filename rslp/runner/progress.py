@@ -1,0 +1,64 @@
+"""Progress per step: windows done / total and rate; bars on a terminal, lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+
+class Progress:
+    """Reports progress of each pipeline step.
+
+    On a terminal each step gets a tqdm bar (windows done / total, rate); elsewhere (CI
+    logs) each update is one plain line.
+
+    Args:
+        stream: where to write (default stderr).
+        bars: force bars on (True) or off (False); default: bars when ``stream`` is a TTY.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, bars: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.bars = self.stream.isatty() if bars is None else bars
+        self._bars: dict[str, Any] = {}
+        self._totals: dict[str, int] = {}
+        self._done: dict[str, int] = {}
+        self._start: dict[str, float] = {}
+
+    def start(self, step: str, total: int) -> None:
+        """Begin counting ``total`` windows for ``step``."""
+        self._totals[step] = total
+        self._done[step] = 0
+        self._start[step] = time.monotonic()
+        if self.bars:
+            from tqdm import tqdm
+
+            self._bars[step] = tqdm(
+                total=total,
+                desc=f"{step:<11}",
+                unit="win",
+                position=len(self._bars),
+                file=self.stream,
+            )
+
+    def advance(self, step: str, windows: int, note: str = "") -> None:
+        """Count ``windows`` more windows of ``step`` as done (``note``: e.g. the partition)."""
+        if step not in self._totals:
+            self.start(step, windows)
+        self._done[step] += windows
+        if self.bars:
+            self._bars[step].update(windows)
+            return
+        elapsed = max(time.monotonic() - self._start[step], 1e-9)
+        rate = self._done[step] / elapsed
+        self.stream.write(
+            f"[{step}] {self._done[step]}/{self._totals[step]} windows ({rate:.1f}/s) {note}\n"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Close the bars."""
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()

@@ -1,0 +1,43 @@
+"""A table of partitions x steps from the manifest: what ``esrunner status`` prints."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rslp.runner.pipeline import PARTITION_STEPS
+from rslp.runner.scratch import Scratch
+
+
+def _cell(rec: dict[str, Any]) -> str:
+    state = rec.get("state", "-")
+    if "start" in rec and "end" in rec and state in ("done", "failed"):
+        secs = (
+            datetime.fromisoformat(rec["end"]) - datetime.fromisoformat(rec["start"])
+        ).total_seconds()
+        return f"{state} {secs:.1f}s"
+    return state
+
+
+def status_table(scratch: Scratch) -> str:
+    """Partitions x steps with states and durations, plus the partition and combine steps."""
+    manifest = scratch.read_manifest()
+    index = scratch.plan_dir / "index.json"
+    plan = json.loads(index.read_text())["partitions"] if index.exists() else []
+    parts = manifest.get("partitions", {})
+    rows = [("partition", "windows", *PARTITION_STEPS)]
+    for p in plan:
+        rec = parts.get(p["id"], {})
+        rows.append(
+            (p["id"], str(p["num_windows"]), *(_cell(rec.get(s, {})) for s in PARTITION_STEPS))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.append("")
+    lines.append(f"partition step: {manifest.get('partition_step', {}).get('state', '-')}")
+    combine = manifest.get("combine_step", {})
+    lines.append(f"combine step:   {combine.get('state', '-')}")
+    for r in manifest.get("results", []):
+        lines.append(f"result: {r}")
+    return "\n".join(lines)
