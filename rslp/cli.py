@@ -252,3 +252,7 @@ def seed_spelling(args: list[str]) -> list[str]:
 def main() -> None:
     """Console entry point."""
     cli(args=seed_spelling(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,16 @@ from pathlib import Path
 
 
 class RunnerError(Exception):
-    """Base class for every error the runner reports to a user."""
+    """Base class for every error the runner reports to a user.
+
+    Errors pickle with their constructor arguments, so they cross process boundaries
+    (worker processes) intact.
+    """
+
+    _init_args: tuple[object, ...] = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return (type(self), self._init_args or self.args)
 
 
 class ProjectError(RunnerError):
@@ -26,6 +35,7 @@ class ProjectError(RunnerError):
         self.key = key
         self.message = message
         self.hint = hint
+        self._init_args = (path, message, key, hint)
         where = f"{self.path}" + (f": {key}" if key else "")
         text = f"{where}: {message}"
         if hint:
@@ -45,5 +55,6 @@ class StepError(RunnerError):
     def __init__(self, step: str, message: str, partition_id: str | None = None) -> None:
         self.step = step
         self.partition_id = partition_id
+        self._init_args = (step, message, partition_id)
         where = f"[{step}" + (f" {partition_id}" if partition_id else "") + "]"
         super().__init__(f"{where} {message}")
