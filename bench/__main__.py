@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ["bench.partition", "bench.mosaic"]
+BENCHMARKS = ["bench.partition", "bench.mosaic", "bench.runner"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

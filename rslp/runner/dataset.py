@@ -110,24 +110,13 @@ def _materialize_problems(dataset: Any, windows: list[Any]) -> list[str]:
     return problems
 
 
-def build_dataset(ctx: RunContext, partition_id: str) -> int:
-    """Create the partition's windows and materialize every layer that has a data source.
-
-    rslearn is called through its Python API with errors raised, not ignored, and the
-    result is checked: a window that did not materialize fails the step.
+def create_windows(ctx: RunContext, partition_id: str) -> tuple[Any, list[Any]]:
+    """Write the partition's planned windows into the scratch dataset (as its group).
 
     Returns:
-        the number of windows.
-
-    Raises:
-        StepError: when a data source fails or a window did not materialize.
+        the rslearn dataset and the partition's windows.
     """
     from rslearn.dataset import Window
-    from rslearn.dataset.manage import (
-        ingest_dataset_windows,
-        materialize_dataset_windows,
-        prepare_dataset_windows,
-    )
     from rslearn.utils.geometry import Projection
 
     specs = partition_windows(ctx, partition_id)
@@ -148,6 +137,28 @@ def build_dataset(ctx: RunContext, partition_id: str) -> int:
         raise StepError(
             "dataset", f"created {len(specs)} windows, found {len(windows)}", partition_id
         )
+    return dataset, windows
+
+
+def build_dataset(ctx: RunContext, partition_id: str) -> int:
+    """Create the partition's windows and materialize every layer that has a data source.
+
+    rslearn is called through its Python API with errors raised, not ignored, and the
+    result is checked: a window that did not materialize fails the step.
+
+    Returns:
+        the number of windows.
+
+    Raises:
+        StepError: when a data source fails or a window did not materialize.
+    """
+    from rslearn.dataset.manage import (
+        ingest_dataset_windows,
+        materialize_dataset_windows,
+        prepare_dataset_windows,
+    )
+
+    dataset, windows = create_windows(ctx, partition_id)
     with ctx.scratch.tmpdir():
         for what, fn in (
             ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),

@@ -1,0 +1,112 @@
+"""Runner overhead and parallel speed-up on the demo project.
+
+1. ``esrunner run data/demo`` (one worker, everything: plan, dataset, inference,
+   postprocess, combine) against the same windows built and predicted with raw rslearn
+   CLI calls (``rslearn dataset prepare/ingest/materialize``, ``rslearn model predict``),
+   in the same run.
+2. A 4-partition request with ``--workers 2`` against ``--workers 1``.
+
+Run: .venv/bin/python -m bench.runner
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from rslp.espredict_runner import EsPredictRunner
+from rslp.runner.dataset import create_windows
+from rslp.runner.inference import DATASET_PATH_VAR, predict_config
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo"
+RSLEARN = str(Path(sys.executable).with_name("rslearn"))
+ESRUNNER = str(Path(sys.executable).with_name("esrunner"))
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - t0
+
+
+def raw_rslearn(tmp: Path) -> float:
+    """Windows made beforehand (not timed); then rslearn's own CLI does the work."""
+    runner = EsPredictRunner.from_project(DEMO, tmp / "raw")
+    pids = runner.partition()
+    for pid in pids:
+        create_windows(runner.ctx, pid)
+    cfg = predict_config(runner.ctx, pids[0])
+    split = cfg["data"]["init_args"]["predict_config"]
+    split["groups"] = pids
+    split.pop("names")
+    (tmp / "predict.yaml").write_text(yaml.safe_dump(cfg))
+    root = str(runner.scratch.dataset)
+    env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(tmp)})
+    total = 0.0
+    for sub in ("prepare", "ingest", "materialize"):
+        total += timed(
+            [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"], env
+        )
+    ckpt = str(DEMO / "checkpoint.ckpt")
+    total += timed(
+        [RSLEARN, "model", "predict", "--config", str(tmp / "predict.yaml"), "--ckpt_path", ckpt],
+        env,
+    )
+    windows = list((runner.scratch.dataset / "windows").glob("*/*/layers/output"))
+    assert len(windows) == 45, f"raw rslearn predicted {len(windows)} windows"
+    return total
+
+
+def esrunner(project: Path, scratch: Path, workers: int, request: Path | None = None) -> float:
+    cmd = [ESRUNNER, "run", str(project), "--scratch", str(scratch), "--workers", str(workers)]
+    if request:
+        cmd += ["--request", str(request)]
+    return timed(cmd)
+
+
+def four_partitions(tmp: Path) -> Path:
+    req = json.loads((DEMO / "prediction" / "test-request1.geojson").read_text())
+    extra = json.loads(json.dumps(req["features"][2]))
+    extra["id"] = "delta-2"
+    for ring in extra["geometry"]["coordinates"]:
+        for pt in ring:
+            pt[0] -= 0.07  # west, over lago_epsilon
+    req["features"].append(extra)
+    path = tmp / "four.geojson"
+    path.write_text(json.dumps(req))
+    return path
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        ours = esrunner(DEMO, tmp / "ours", 1)
+        raw = raw_rslearn(tmp)
+        print("demo (45 windows, 3 partitions):")
+        print(f"  esrunner run --workers 1   {ours:.1f} s")
+        print(f"  raw rslearn CLI calls      {raw:.1f} s")
+        print(f"  ratio esrunner/raw = {ours / raw:.2f}")
+        req = four_partitions(tmp)
+        one = esrunner(DEMO, tmp / "w1", 1, req)
+        two = esrunner(DEMO, tmp / "w2", 2, req)
+        same = (tmp / "w1/results/result.tif").read_bytes() == (
+            tmp / "w2/results/result.tif"
+        ).read_bytes()
+        shutil.rmtree(tmp / "w1")
+        print(f"4 partitions on {os.cpu_count()} cores:")
+        print(f"  --workers 1  {one:.1f} s")
+        print(f"  --workers 2  {two:.1f} s  (identical result: {same})")
+        print(f"  ratio 2 workers / 1 worker = {two / one:.2f}")
+
+
+if __name__ == "__main__":
+    main()
