@@ -6,7 +6,7 @@ These models are the single source of truth for ``partition_strategies.yaml`` an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -72,3 +72,79 @@ class PostprocessingStrategiesConfig(BaseModel):
     strategy_small: StrategyConfig
     strategy_medium: StrategyConfig
     strategy_large: StrategyConfig
+
+
+class ClassConfig(BaseModel):
+    """A jsonargparse class reference in model.yaml: ``class_path`` and ``init_args``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    class_path: str = Field(description="Dotted path of the class.")
+    init_args: dict[str, Any] | None = Field(default=None, description="Constructor arguments.")
+
+
+class ModelConfigFile(BaseModel):
+    """``model.yaml``: an rslearn Lightning config (``rslearn model fit/predict --config``).
+
+    Only the top level is described here; the classes it names check their own arguments
+    (``esbuild validate`` binds them and parses the whole file with rslearn's CLI).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    model: ClassConfig = Field(description="The LightningModule, usually RslearnLightningModule.")
+    data: ClassConfig = Field(description="The LightningDataModule, usually RslearnDataModule.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Lightning Trainer arguments; callbacks must include an RslearnWriter.",
+    )
+    seed_everything: int | bool | None = None
+    ckpt_path: str | None = None
+
+
+class RequestGeometry(BaseModel):
+    """An RFC 7946 geometry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal[
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+    ]
+    coordinates: list[Any]
+    bbox: list[float] | None = None
+
+
+class RequestProperties(BaseModel):
+    """A request feature's properties: a time range (``es_*`` or ``oe_*``) and anything else."""
+
+    model_config = ConfigDict(extra="allow")
+
+    es_start_time: str | None = Field(default=None, description="ISO 8601 start (inclusive).")
+    es_end_time: str | None = Field(default=None, description="ISO 8601 end; may equal start.")
+    oe_start_time: str | None = Field(default=None, description="Alias of es_start_time.")
+    oe_end_time: str | None = Field(default=None, description="Alias of es_end_time.")
+
+
+class RequestFeatureModel(BaseModel):
+    """One requested place and time."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    id: str | int | None = None
+    properties: RequestProperties
+    geometry: RequestGeometry
+
+
+class PredictionRequest(BaseModel):
+    """A prediction request: an RFC 7946 FeatureCollection in lon/lat."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[RequestFeatureModel] = Field(min_length=1)

@@ -85,6 +85,42 @@ def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
     return cfg
 
 
+def lightning_cli(args: list[str], run: bool, step: str, what: str) -> Any:
+    """Build rslearn's LightningCLI in this process (``run=False``: parse and instantiate).
+
+    Args:
+        args: command-line arguments for the CLI.
+        run: whether to run the subcommand in ``args``.
+        step: the step name for errors.
+        what: a short description for errors.
+
+    Raises:
+        StepError: when the CLI exits (argument errors call ``sys.exit``).
+    """
+    from lightning.pytorch import LightningDataModule, LightningModule
+    from rslearn.arg_parser import RslearnArgumentParser
+    from rslearn.lightning_cli import RslearnLightningCLI
+    from rslearn.utils.jsonargparse import init_jsonargparse
+
+    init_jsonargparse()
+    argv = sys.argv
+    sys.argv = argv[:1]  # LightningCLI warns when the host process has arguments of its own
+    try:
+        with trap_exit(step, what=what):
+            return RslearnLightningCLI(
+                model_class=LightningModule,
+                datamodule_class=LightningDataModule,
+                args=args,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_callback=None,
+                parser_class=RslearnArgumentParser,
+                run=run,
+            )
+    finally:
+        sys.argv = argv
+
+
 def run_lightning(
     subcommand: str, config: dict[str, Any], config_file: Path, ckpt: Path | None
 ) -> None:
@@ -99,32 +135,12 @@ def run_lightning(
     Raises:
         StepError: when the CLI exits (argument errors call ``sys.exit``) or fails.
     """
-    from lightning.pytorch import LightningDataModule, LightningModule
-    from rslearn.arg_parser import RslearnArgumentParser
-    from rslearn.lightning_cli import RslearnLightningCLI
-    from rslearn.utils.jsonargparse import init_jsonargparse
-
     with atomic_path(config_file) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     args = [subcommand, "--config", str(config_file)]
     if ckpt is not None:
         args += ["--ckpt_path", str(ckpt)]
-    init_jsonargparse()
-    argv = sys.argv
-    sys.argv = argv[:1]  # LightningCLI warns when the host process has arguments of its own
-    try:
-        with trap_exit(subcommand, what=f"rslearn/Lightning rejected {config_file.name}"):
-            RslearnLightningCLI(
-                model_class=LightningModule,
-                datamodule_class=LightningDataModule,
-                args=args,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                save_config_callback=None,
-                parser_class=RslearnArgumentParser,
-            )
-    finally:
-        sys.argv = argv
+    lightning_cli(args, True, subcommand, f"rslearn/Lightning rejected {config_file.name}")
 
 
 def _class_paths(node: Any, key: str = "") -> Iterator[tuple[str, str]]:

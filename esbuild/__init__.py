@@ -1,0 +1,1 @@
+"""esbuild: validate, lock, build and publish model images for esrunner projects."""

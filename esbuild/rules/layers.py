@@ -1,0 +1,153 @@
+"""Rules across dataset.json and model.yaml: the output layer, and LocalFiles band names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import rasterio
+
+from esbuild.diagnostics import Diagnostic
+from esbuild.documents import KeyPath
+from esbuild.rules.context import ProjectDocs
+
+WRITER = "RslearnWriter"
+LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
+# Task class name -> the layer type its predictions are written as.
+TASK_LAYER_TYPE = {
+    "SegmentationTask": "raster",
+    "PerPixelRegressionTask": "raster",
+    "EmbeddingTask": "raster",
+    "ClassificationTask": "vector",
+    "RegressionTask": "vector",
+    "DetectionTask": "vector",
+}
+
+
+def writer(model: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The RslearnWriter callback of model.yaml's trainer: (index, callback)."""
+    callbacks = (model.get("trainer") or {}).get("callbacks") or []
+    for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
+        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER):
+            return i, cb
+    return None
+
+
+def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
+    """The writer's output layer exists in dataset.json, with the type the task writes."""
+    mdoc, ddoc = project.docs.get("model.yaml"), project.docs.get("dataset.json")
+    if mdoc is None or ddoc is None or not isinstance(mdoc.data, dict):
+        return []
+    found = writer(mdoc.data)
+    if found is None:
+        return [
+            mdoc.diag(
+                "no rslearn.train.prediction_writer.RslearnWriter in trainer.callbacks: "
+                "esrunner cannot write predictions",
+                ("trainer",),
+                hint="add the writer with init_args.output_layer naming a dataset.json layer",
+                rule="output_layer",
+                severity="warning",
+            )
+        ]
+    idx, cb = found
+    key = ("trainer", "callbacks", idx, "init_args", "output_layer")
+    layer_name = (cb.get("init_args") or {}).get("output_layer")
+    layers = ddoc.data.get("layers") if isinstance(ddoc.data, dict) else None
+    if not isinstance(layers, dict):
+        return []
+    if layer_name not in layers:
+        return [
+            mdoc.diag(
+                f"output_layer {layer_name!r} is not a layer of dataset.json "
+                f"(layers: {sorted(layers)})",
+                key,
+                hint="add the layer to dataset.json or fix the name",
+                rule="output_layer",
+            )
+        ]
+    task = ((mdoc.data.get("data") or {}).get("init_args") or {}).get("task") or {}
+    task_name = str(task.get("class_path", "")).rsplit(".", 1)[-1] if isinstance(task, dict) else ""
+    want = TASK_LAYER_TYPE.get(task_name)
+    have = layers[layer_name].get("type") if isinstance(layers[layer_name], dict) else None
+    if want and have and want != have:
+        return [
+            ddoc.diag(
+                f"layer {layer_name!r} is {have}, but {task_name} writes {want} predictions",
+                ("layers", str(layer_name), "type"),
+                hint=f'set "type": "{want}"',
+                rule="output_layer",
+            )
+        ]
+    return []
+
+
+def _band_count(files: list[Path]) -> tuple[int | None, str | None]:
+    counts = set()
+    for f in files:
+        try:
+            with rasterio.open(f) as src:
+                counts.add(src.count)
+        except rasterio.errors.RasterioIOError as e:
+            return None, f"{f.name} is not a readable raster ({e})"
+    if len(counts) > 1:
+        return None, f"files have different band counts {sorted(counts)}"
+    return (counts.pop() if counts else None), None
+
+
+def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
+    """A LocalFiles raster layer asks only for bands its files have (named ``B1..Bn``)."""
+    ddoc = project.docs.get("dataset.json")
+    if ddoc is None or not isinstance(ddoc.data, dict):
+        return []
+    layers = ddoc.data.get("layers")
+    if not isinstance(layers, dict):
+        return []
+    out: list[Diagnostic] = []
+    for lname, layer in layers.items():
+        ds = layer.get("data_source") if isinstance(layer, dict) else None
+        if not isinstance(ds, dict) or (ds.get("class_path") or ds.get("name")) != LOCAL_FILES:
+            continue
+        args = ds.get("init_args", {}) if "class_path" in ds else ds
+        src = args.get("src_dir") if isinstance(args, dict) else None
+        key: KeyPath = ("layers", lname, "data_source", "init_args", "src_dir")
+        if not isinstance(src, str) or "://" in src:
+            continue
+        src_dir = Path(src) if Path(src).is_absolute() else project.root / src
+        if not src_dir.is_dir():
+            out.append(
+                ddoc.diag(
+                    f"src_dir {src!r} is not a directory ({src_dir})",
+                    key,
+                    hint="relative paths are relative to the project directory",
+                    rule="local_files",
+                )
+            )
+            continue
+        if layer.get("type") != "raster" or args.get("raster_item_specs"):
+            continue
+        files = sorted(
+            p for p in src_dir.rglob("*.*") if p.is_file() and not p.name.endswith(".json")
+        )
+        if not files:
+            out.append(ddoc.diag(f"src_dir {src!r} holds no files", key, rule="local_files"))
+            continue
+        n, err = _band_count(files)
+        if err or n is None:
+            out.append(ddoc.diag(f"src_dir {src!r}: {err}", key, rule="local_files"))
+            continue
+        valid = {f"B{i + 1}" for i in range(n)}
+        for bi, bs in enumerate(layer.get("band_sets") or []):
+            bands = bs.get("bands") if isinstance(bs, dict) else None
+            bad = [b for b in bands or [] if b not in valid]
+            if bad:
+                out.append(
+                    ddoc.diag(
+                        f"band(s) {bad} are not produced by LocalFiles: the files in {src!r} have "
+                        f"{n} band(s), named B1..B{n}",
+                        ("layers", lname, "band_sets", bi, "bands"),
+                        hint="LocalFiles names bands B1..Bn in file order; rename the bands",
+                        rule="local_files",
+                    )
+                )
+    return out
