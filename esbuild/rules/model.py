@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,17 @@ def _sandbox() -> Any:
                 os.environ["DATASET_PATH"] = old_ds
 
 
+@lru_cache(maxsize=8)
+def _parse_cached(text: str, path: Path) -> tuple[Any, str | None]:
+    return _parse(path)
+
+
 def parse_model(path: Path) -> tuple[Any, str | None]:
+    """:func:`_parse`, remembered by file content (validation is often repeated in-process)."""
+    return _parse_cached(path.read_text(), path)
+
+
+def _parse(path: Path) -> tuple[Any, str | None]:
     """Parse and instantiate model.yaml with rslearn's LightningCLI (nothing is trained).
 
     Returns:
