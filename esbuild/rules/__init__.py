@@ -15,12 +15,22 @@ from esbuild.rules.model import check_checkpoint, check_lightning_parse, check_p
 from esbuild.rules.request import check_requests
 from esbuild.rules.requirements import check_requirements
 from esbuild.rules.schema import check_schemas
+from esbuild.rules.semantics import (
+    check_dataset_semantics,
+    check_model_inputs,
+    check_postprocessor_types,
+    check_strategy_semantics,
+)
 
 Rule = Callable[[ProjectDocs], list]
 
 RULES: list[Rule] = [
     check_schemas,
+    check_dataset_semantics,
     check_class_paths,
+    check_strategy_semantics,
+    check_postprocessor_types,
+    check_model_inputs,
     check_placeholders,
     check_output_layer,
     check_local_files_bands,

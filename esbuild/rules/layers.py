@@ -70,8 +70,9 @@ def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
     task_name = str(task.get("class_path", "")).rsplit(".", 1)[-1] if isinstance(task, dict) else ""
     want = TASK_LAYER_TYPE.get(task_name)
     have = layers[layer_name].get("type") if isinstance(layers[layer_name], dict) else None
+    out = _nodata_problems(ddoc, str(layer_name), layers[layer_name])
     if want and have and want != have:
-        return [
+        return out + [
             ddoc.diag(
                 f"layer {layer_name!r} is {have}, but {task_name} writes {want} predictions",
                 ("layers", str(layer_name), "type"),
@@ -79,6 +80,25 @@ def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
                 rule="output_layer",
             )
         ]
+    return out
+
+
+def _nodata_problems(ddoc: Any, name: str, layer: Any) -> list[Diagnostic]:
+    """A raster output layer's nodata value must not be a valid class id."""
+    if not isinstance(layer, dict) or layer.get("type") != "raster":
+        return []
+    classes = layer.get("class_names") or []
+    for i, bs in enumerate(layer.get("band_sets") or []):
+        nodata = bs.get("nodata_value") if isinstance(bs, dict) else None
+        if isinstance(nodata, int | float) and classes and 0 <= nodata < len(classes):
+            return [
+                ddoc.diag(
+                    f"nodata_value {nodata} is the id of class {classes[int(nodata)]!r}",
+                    ("layers", name, "band_sets", i, "nodata_value"),
+                    hint="use a value that is not a class id, e.g. 255",
+                    rule="output_layer",
+                )
+            ]
     return []
 
 

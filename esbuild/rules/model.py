@@ -124,6 +124,17 @@ def check_checkpoint(project: ProjectDocs) -> list[Diagnostic]:
                 rule="checkpoint",
             )
         ]
+    with ckpt.open("rb") as f:
+        magic = f.read(4)
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):
+        return [
+            Diagnostic(
+                ckpt,
+                "not a PyTorch checkpoint (neither a zip nor a pickle file)",
+                hint="save it with torch.save or Lightning",
+                rule="checkpoint",
+            )
+        ]
     if not project.deep:
         return []
     import torch

@@ -107,10 +107,15 @@ class WindowResult:
 class PostprocessInterface(ABC):
     """A postprocessing strategy. Implement all three stages; each writes into ``out_dir``.
 
+    Set the class attribute ``LAYER_TYPE`` to ``"raster"`` or ``"vector"`` when the strategy
+    handles one kind of output layer only (``esbuild validate`` checks it).
+
     Every method returns the files it wrote, in a deterministic order, and must give
     identical files for identical inputs. Write each file under a temporary name and
     rename it into place, so no partial output ever looks complete.
     """
+
+    LAYER_TYPE: str | None = None
 
     @abstractmethod
     def process_window(self, result: WindowResult, layer: OutputLayer, out_dir: Path) -> list[Path]:

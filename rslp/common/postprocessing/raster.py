@@ -58,6 +58,8 @@ class NoopRaster(PassThrough):
         value_map: replace values, e.g. ``{2: 1}`` to merge class 2 into class 1.
     """
 
+    LAYER_TYPE = "raster"
+
     def __init__(
         self, clip_to_request: bool = False, value_map: dict[int, int] | None = None
     ) -> None:

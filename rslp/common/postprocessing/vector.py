@@ -56,6 +56,8 @@ class NoopVector(PassThrough):
             per-window classification, whose rslearn output is the window's corner point).
     """
 
+    LAYER_TYPE = "vector"
+
     def __init__(self, window_geometry: bool = False) -> None:
         self.window_geometry = window_geometry
 

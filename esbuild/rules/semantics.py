@@ -1,0 +1,190 @@
+"""Rules the schemas cannot express: pydantic validators, constructor checks, CRS names."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from esbuild.diagnostics import Diagnostic
+from esbuild.documents import Document
+from esbuild.rules.context import ProjectDocs
+
+
+def _already_reported(project: ProjectDocs, doc: Document) -> bool:
+    return any(d.file == doc.path and d.severity == "error" for d in project.found)
+
+
+def _pydantic(doc: Document, model: type[BaseModel], what: str) -> list[Diagnostic]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.model_validate(doc.data)
+    except ValidationError as e:
+        return [
+            doc.diag(f"{what}: {err['msg']}", tuple(err["loc"]), rule="semantics")
+            for err in e.errors()
+        ]
+    return []
+
+
+def check_dataset_semantics(project: ProjectDocs) -> list[Diagnostic]:
+    """dataset.json passes rslearn's own validators (layer names, durations, band sets...)."""
+    from rslearn.config import DatasetConfig
+
+    doc = project.docs.get("dataset.json")
+    if doc is None or doc.data is None or _already_reported(project, doc):
+        return []
+    return _pydantic(doc, DatasetConfig, "rslearn rejects it") + _durations(doc, doc.data, ())
+
+
+DURATION_KEYS = {"time_offset", "duration", "period_duration"}
+
+
+def _durations(doc: Document, node: Any, key: tuple[str | int, ...]) -> list[Diagnostic]:
+    """Duration strings rslearn would silently read as None (pytimeparse cannot parse them)."""
+    import pytimeparse
+
+    out: list[Diagnostic] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in DURATION_KEYS and isinstance(v, str) and pytimeparse.parse(v) is None:
+                out.append(
+                    doc.diag(
+                        f"{k} {v!r} is not a duration rslearn understands (it would be ignored)",
+                        (*key, k),
+                        hint="write e.g. '30d', '-180d', '12h'",
+                        rule="semantics",
+                    )
+                )
+            else:
+                out += _durations(doc, v, (*key, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _durations(doc, v, (*key, i))
+    return out
+
+
+def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
+    """Strategies construct (their own argument checks) and the projection CRS exists."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    from rslp.plugins import import_class
+
+    out: list[Diagnostic] = []
+    for name in ("partition_strategies.yaml", "postprocessing_strategies.yaml"):
+        doc = project.docs.get(name)
+        if doc is None or not isinstance(doc.data, dict) or _already_reported(project, doc):
+            continue
+        for key, node in doc.data.items():
+            if not isinstance(node, dict) or not isinstance(node.get("class_path"), str):
+                continue
+            try:
+                cls = import_class(node["class_path"], source=doc.path, key=key)
+                cls(**(node.get("init_args") or {}))
+            except Exception as e:  # a constructor rejecting its arguments
+                out.append(
+                    doc.diag(f"{type(e).__name__}: {e}", (key, "init_args"), rule="semantics")
+                )
+        proj = doc.data.get("projection")
+        crs = proj.get("crs") if isinstance(proj, dict) else None
+        if isinstance(crs, str):
+            try:
+                CRS.from_user_input(crs)
+            except CRSError as e:
+                out.append(
+                    doc.diag(f"unknown CRS {crs!r}: {e}", ("projection", "crs"), rule="semantics")
+                )
+    return out
+
+
+def _layers(project: ProjectDocs) -> dict[str, Any]:
+    doc = project.docs.get("dataset.json")
+    layers = doc.data.get("layers") if doc is not None and isinstance(doc.data, dict) else None
+    return layers if isinstance(layers, dict) else {}
+
+
+def check_model_inputs(project: ProjectDocs) -> list[Diagnostic]:
+    """The data module's inputs name dataset.json layers, and bands those layers have."""
+    doc = project.docs.get("model.yaml")
+    layers = _layers(project)
+    if doc is None or not isinstance(doc.data, dict) or not layers:
+        return []
+    init = (doc.data.get("data") or {}).get("init_args") or {}
+    inputs = init.get("inputs") if isinstance(init, dict) else None
+    if not isinstance(inputs, dict):
+        return []
+    out = []
+    for iname, spec in inputs.items():
+        if not isinstance(spec, dict):
+            continue
+        for li, lname in enumerate(spec.get("layers") or []):
+            base = str(lname).split(".")[0]
+            key = ("data", "init_args", "inputs", iname, "layers", li)
+            if base not in layers:
+                out.append(
+                    doc.diag(
+                        f"input {iname!r} reads layer {lname!r}, not defined in dataset.json",
+                        key,
+                        hint=f"layers are {sorted(layers)}",
+                        rule="inputs",
+                    )
+                )
+                continue
+            have = {
+                b for bs in layers[base].get("band_sets") or [] for b in (bs.get("bands") or [])
+            }
+            missing = [b for b in spec.get("bands") or [] if have and b not in have]
+            if missing:
+                out.append(
+                    doc.diag(
+                        f"input {iname!r} reads bands {missing} that layer {base!r} does not have "
+                        f"({sorted(have)})",
+                        ("data", "init_args", "inputs", iname, "bands"),
+                        rule="inputs",
+                    )
+                )
+    return out
+
+
+def check_postprocessor_types(project: ProjectDocs) -> list[Diagnostic]:
+    """Each postprocessing strategy handles the output layer's type (raster or vector)."""
+    from esbuild.rules.layers import writer
+    from rslp.plugins import import_class
+
+    doc = project.docs.get("postprocessing_strategies.yaml")
+    mdoc = project.docs.get("model.yaml")
+    if (
+        doc is None
+        or mdoc is None
+        or not isinstance(doc.data, dict)
+        or not isinstance(mdoc.data, dict)
+    ):
+        return []
+    found = writer(mdoc.data)
+    name = ((found[1].get("init_args") or {}).get("output_layer")) if found else None
+    layer = _layers(project).get(name) if isinstance(name, str) else None
+    ltype = layer.get("type") if isinstance(layer, dict) else None
+    if ltype not in ("raster", "vector"):
+        return []
+    out = []
+    for key, node in doc.data.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_path"), str):
+            continue
+        try:
+            cls = import_class(node["class_path"], source=doc.path, key=key)
+        except Exception:  # reported by the class_path rule
+            continue
+        handles = getattr(cls, "LAYER_TYPE", None)
+        if handles is not None and handles != ltype:
+            out.append(
+                doc.diag(
+                    f"{cls.__name__} handles {handles} outputs, but layer {name!r} is {ltype}",
+                    (key, "class_path"),
+                    hint=f"use a {ltype} postprocessor",
+                    rule="semantics",
+                )
+            )
+    return out
