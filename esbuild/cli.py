@@ -1,6 +1,7 @@
-"""esbuild: a thin command line over the build toolchain (validate, schema).
+"""esbuild: a thin command line over the build toolchain (validate, schema, lock).
 
-Exit codes: 0 success (warnings allowed); 1 the project has errors; 2 bad usage.
+Exit codes: 0 success (warnings allowed); 1 the project has errors, a lock is stale or
+cannot be made; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -55,6 +56,63 @@ def schema(out: Path | None) -> None:
         return
     for p in schemas.write(out):
         click.echo(str(p))
+
+
+def project_dirs(projects: tuple[Path, ...], all_projects: bool) -> list[Path]:
+    """The projects named, or with ``--all`` every directory under ``data/`` with a model.yaml."""
+    if all_projects:
+        found = sorted(p.parent for p in Path("data").glob("*/model.yaml"))
+        return list(projects) + [p for p in found if p not in projects]
+    if not projects:
+        raise click.UsageError("name a project directory, or use --all")
+    return list(projects)
+
+
+@cli.command()
+@click.argument("projects", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--all", "all_projects", is_flag=True, help="Every project under data/.")
+@click.option("--check", is_flag=True, help="Only check that each lock is current (for CI).")
+@click.option(
+    "--upgrade-package", "upgrade", multiple=True, help="Upgrade this package (repeatable)."
+)
+@click.option(
+    "--allow-sources", is_flag=True, help="Allow index/URL/path options in requirements.txt."
+)
+@click.option("--force", is_flag=True, help="Resolve even when the inputs are unchanged.")
+@click.option(
+    "--base", type=click.Path(path_type=Path), default=None, help="Base requirements file."
+)
+def lock(
+    projects: tuple[Path, ...],
+    all_projects: bool,
+    check: bool,
+    upgrade: tuple[str, ...],
+    allow_sources: bool,
+    force: bool,
+    base: Path | None,
+) -> None:
+    """Merge requirements/base.in with each project's requirements.txt into requirements.lock."""
+    from esbuild import lock as locking
+
+    failed = False
+    for project in project_dirs(projects, all_projects):
+        inputs = locking.lock_inputs(project, base)
+        if check:
+            problems = locking.check_lock(inputs)
+            for p in problems:
+                click.echo(f"{project}: {p}", err=True)
+            failed |= bool(problems)
+            if not problems:
+                click.echo(f"{inputs.lock}: current")
+            continue
+        try:
+            path, resolved = locking.lock(inputs, upgrade, allow_sources, force)
+        except locking.LockError as e:
+            click.echo(f"error: {project}: {e}", err=True)
+            failed = True
+            continue
+        click.echo(f"{inputs.lock}: {'locked' if resolved else 'current (inputs unchanged)'}")
+    sys.exit(1 if failed else 0)
 
 
 def main() -> None:

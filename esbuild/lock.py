@@ -1,0 +1,276 @@
+"""Merge the base requirements with a project's and pin everything with hashes (pip-tools).
+
+The lock is ``data/<project>/requirements.lock``: pip-compile output (``--generate-hashes``,
+no index or find-links lines) under a header that records the SHA-256 of each input and of
+the body. The header makes three things cheap: the no-change path (inputs unchanged: no
+resolution), ``--check`` (stale inputs, or a body edited by hand) and reproducibility (the
+same inputs and the same previous lock give the same bytes: pip-compile keeps existing pins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from esbuild.rules.requirements import line_problem, requirement_lines
+from rslp.errors import RunnerError
+from rslp.runner.scratch import atomic_path
+
+LOCK_NAME = "requirements.lock"
+HEADER = "# esbuild lock: generated file, do not edit; run 'esbuild lock' instead."
+TARGET = ("Linux", "x86_64", "3.11")
+
+
+class LockError(RunnerError):
+    """The lock cannot be made, with a short reason."""
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    """The files a lock is made from, as paths relative to the repository root.
+
+    Attributes:
+        repo: the repository root (pip-compile runs there, so annotations are relative).
+        base: the base requirements (``requirements/base.in``).
+        project: the project's ``requirements.txt``.
+        lock: the lock file to write.
+    """
+
+    repo: Path
+    base: Path
+    project: Path
+    lock: Path
+
+    def hashes(self) -> dict[str, str]:
+        """Relative path -> SHA-256 of each input file."""
+        out = {}
+        for p in (self.base, self.project):
+            data = (self.repo / p).read_bytes() if (self.repo / p).exists() else b""
+            out[p.as_posix()] = hashlib.sha256(data).hexdigest()
+        return out
+
+
+def lock_inputs(project_dir: Path, base: Path | None = None) -> LockInputs:
+    """The lock inputs of a project directory (the repository root is found from it)."""
+    project_dir = project_dir.resolve()
+    repo = project_dir
+    while repo != repo.parent and not (repo / "pyproject.toml").exists():
+        repo = repo.parent
+    base_path = (base or repo / "requirements" / "base.in").resolve()
+    rel = lambda p: Path(os.path.relpath(p, repo))  # noqa: E731
+    return LockInputs(
+        repo=repo,
+        base=rel(base_path),
+        project=rel(project_dir / "requirements.txt"),
+        lock=rel(project_dir / LOCK_NAME),
+    )
+
+
+def _header(hashes: dict[str, str], body: str) -> str:
+    lines = [HEADER, f"# target: {' '.join(TARGET[:2])} CPython {TARGET[2]}"]
+    lines += [f"# input: {path} sha256={h}" for path, h in sorted(hashes.items())]
+    lines.append(f"# body: sha256={hashlib.sha256(body.encode()).hexdigest()}")
+    return "\n".join(lines) + "\n"
+
+
+def read_header(text: str) -> tuple[dict[str, str], str | None, str]:
+    """(input hashes, recorded body hash, body) of a lock file's text."""
+    inputs: dict[str, str] = {}
+    body_hash = None
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("#"):
+        m = re.match(r"# input: (\S+) sha256=(\w+)", lines[i])
+        if m:
+            inputs[m.group(1)] = m.group(2)
+        m = re.match(r"# body: sha256=(\w+)", lines[i])
+        if m:
+            body_hash = m.group(1)
+        i += 1
+    return inputs, body_hash, "".join(lines[i:])
+
+
+def check_lock(inputs: LockInputs) -> list[str]:
+    """Why the lock is not current (empty when it is)."""
+    path = inputs.repo / inputs.lock
+    if not path.exists():
+        return [f"{inputs.lock} does not exist: run 'esbuild lock {inputs.lock.parent}'"]
+    recorded, body_hash, body = read_header(path.read_text())
+    problems = []
+    if body_hash is None:
+        problems.append(f"{inputs.lock} has no esbuild header: it was not made by 'esbuild lock'")
+    elif hashlib.sha256(body.encode()).hexdigest() != body_hash:
+        problems.append(f"{inputs.lock} was edited by hand (its body no longer matches its header)")
+    for p, h in inputs.hashes().items():
+        if recorded.get(p) != h:
+            problems.append(f"{p} changed since {inputs.lock} was made (stale lock)")
+    return problems
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One requirement line: where it is and what it asks for."""
+
+    file: Path
+    line: int
+    name: str
+    specifier: SpecifierSet
+    text: str
+
+
+def read_pins(repo: Path, path: Path) -> list[Pin]:
+    """The requirements of a file, with file:line (options and bad lines are skipped)."""
+    if not (repo / path).exists():
+        return []
+    out = []
+    for n, text in requirement_lines(repo / path):
+        if text.startswith("-"):
+            continue
+        try:
+            req = Requirement(text.split(" --")[0].strip())
+        except InvalidRequirement:
+            continue
+        out.append(Pin(path, n, canonicalize_name(req.name), req.specifier, text))
+    return out
+
+
+def _candidates(a: SpecifierSet, b: SpecifierSet) -> list[Version]:
+    out = []
+    for spec in [*a, *b]:
+        try:
+            v = Version(spec.version.replace(".*", ""))
+        except InvalidVersion:
+            continue
+        out += [v, Version(f"{v.base_version}.1"), Version(f"{v.base_version}.0.1")]
+    return out
+
+
+def compatible(a: SpecifierSet, b: SpecifierSet) -> bool:
+    """Whether some version satisfies both specifiers (tested on the versions they name)."""
+    if not str(a) or not str(b):
+        return True
+    cands = _candidates(a, b)
+    if not cands:
+        return True
+    return any(a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in cands)
+
+
+def conflicts(inputs: LockInputs) -> list[str]:
+    """Project requirements that contradict a base requirement, both lines named."""
+    base = {p.name: p for p in read_pins(inputs.repo, inputs.base)}
+    out = []
+    for p in read_pins(inputs.repo, inputs.project):
+        b = base.get(p.name)
+        if b is not None and not compatible(b.specifier, p.specifier):
+            out.append(
+                f"{p.file}:{p.line}: {p.text!r} contradicts {b.file}:{b.line}: {b.text!r} "
+                f"(no {p.name} version satisfies both {p.specifier} and {b.specifier})"
+            )
+    return out
+
+
+def policy(inputs: LockInputs, allow_sources: bool) -> list[str]:
+    """Lines of the project's requirements that validation would refuse."""
+    path = inputs.repo / inputs.project
+    if not path.exists():
+        return []
+    out = []
+    for n, text in requirement_lines(path):
+        found = line_problem(text)
+        if found and not (found[1] == "source" and allow_sources):
+            out.append(f"{inputs.project}:{n}: {found[0]}")
+    return out
+
+
+RESOLVER_PATTERNS = [
+    r"Could not find a version that matches ([^\n]+)",
+    r"No matching distribution found for ([^\n]+)",
+    r"(ResolutionImpossible[^\n]*)",
+    r"conflict(?:s|ing)? [^\n]*",
+]
+
+
+def _resolver_message(stderr: str) -> str:
+    for pat in RESOLVER_PATTERNS:
+        m = re.search(pat, stderr)
+        if m:
+            return m.group(0).strip()
+    tail = [
+        ln
+        for ln in stderr.strip().splitlines()
+        if ln.strip() and not ln.startswith("WARNING: Location")
+    ]
+    return tail[-1] if tail else "pip-compile failed"
+
+
+def check_platform() -> None:
+    """Locks are resolved for the image platform: refuse to resolve elsewhere."""
+    here = (platform.system(), platform.machine(), f"{sys.version_info[0]}.{sys.version_info[1]}")
+    if here != TARGET:
+        raise LockError(
+            f"locks are resolved for {TARGET[0]} {TARGET[1]} CPython {TARGET[2]} (the image), "
+            f"but this is {here[0]} {here[1]} CPython {here[2]}: run it in the image's platform"
+        )
+
+
+def lock(
+    inputs: LockInputs,
+    upgrade: tuple[str, ...] = (),
+    allow_sources: bool = False,
+    force: bool = False,
+) -> tuple[Path, bool]:
+    """Make or refresh a project's lock.
+
+    Args:
+        inputs: what to lock.
+        upgrade: packages to move to their newest allowed version.
+        allow_sources: allow project requirement options that change package sources.
+        force: resolve even when the inputs are unchanged.
+
+    Returns:
+        (the lock path, whether a resolution ran).
+
+    Raises:
+        LockError: policy refusals, conflicts with the base (both lines named), resolver
+            failures (the packages named).
+    """
+    problems = policy(inputs, allow_sources) + conflicts(inputs)
+    if problems:
+        raise LockError("; ".join(problems))
+    out = inputs.repo / inputs.lock
+    if not upgrade and not force and not check_lock(inputs):
+        return out, False
+    check_platform()
+    hashes = inputs.hashes()
+    with atomic_path(out) as tmp:
+        if out.exists():  # keep existing pins: same inputs, same result
+            tmp.write_text(read_header(out.read_text())[2])
+        cmd = [
+            sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
+            "--allow-unsafe", "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
+            "--no-header", "--output-file", os.path.relpath(tmp, inputs.repo),
+        ]  # fmt: skip
+        for name in upgrade:
+            cmd += ["--upgrade-package", name]
+        inputs_present = [
+            str(p) for p in (inputs.base, inputs.project) if (inputs.repo / p).exists()
+        ]
+        proc = subprocess.run(cmd + inputs_present, cwd=inputs.repo, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LockError(
+                f"resolution failed for {inputs.lock.parent}: {_resolver_message(proc.stderr)}"
+            )
+        body = tmp.read_text()
+        tmp.write_text(_header(hashes, body) + body)
+    return out, True
