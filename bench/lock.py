@@ -24,8 +24,9 @@ def plain_pip_compile(inputs: locking.LockInputs, out: Path) -> float:
     body = locking.read_header((REPO / inputs.lock).read_text())[2]
     out.write_text(body)
     cmd = [
-        sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
-        "--strip-extras", "--no-emit-index-url", "--no-emit-find-links", "--no-header",
+        sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
+        "--allow-unsafe", "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
+        "--no-header",
         "--output-file", str(out), str(inputs.base), str(inputs.project),
     ]  # fmt: skip
     t0 = time.perf_counter()
