@@ -115,6 +115,72 @@ def lock(
     sys.exit(1 if failed else 0)
 
 
+@cli.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option(
+    "--tag", "tags", multiple=True, help="Image tag (repeatable); default: metadata-action style."
+)
+@click.option(
+    "--base-image", default=None, help="BASE_IMAGE build argument (default: the Dockerfile's)."
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Download the lock's wheels here (hash-checked) and build offline (--network=none).",
+)
+@click.option("--registry", default="ghcr.io", show_default=True, help="Registry for default tags.")
+@click.option(
+    "--namespace", default=None, help="Namespace for default tags (default: the GitHub owner)."
+)
+@click.option(
+    "--log", type=click.Path(path_type=Path), default=None, help="Write the docker build log here."
+)
+def build(
+    project: Path,
+    tags: tuple[str, ...],
+    base_image: str | None,
+    wheelhouse: Path | None,
+    registry: str,
+    namespace: str | None,
+    log: Path | None,
+) -> None:
+    """Validate PROJECT, check its lock, and build its model image."""
+    from esbuild import image
+    from esbuild import lock as locking
+    from esbuild.validate import validate_project
+
+    errors = [d for d in validate_project(project) if d.severity == "error"]
+    if errors:
+        click.echo(render(errors, "text", Path.cwd()), err=True)
+        click.echo(f"error: {project} does not validate; not building", err=True)
+        sys.exit(1)
+    stale = locking.check_lock(locking.lock_inputs(project))
+    if stale:
+        click.echo("error: " + "; ".join(stale), err=True)
+        sys.exit(1)
+    try:
+        plan = image.plan_build(
+            project,
+            list(tags) or None,
+            base_image,
+            registry,
+            namespace,
+            offline=wheelhouse is not None,
+        )
+        if wheelhouse is not None:
+            image.fill_wheelhouse(
+                plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
+            )
+        image_id = image.run_build(plan, log)
+    except image.BuildError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"image: {image_id}")
+    for t in plan.tags:
+        click.echo(f"tag: {t}")
+
+
 def main() -> None:
     """Console entry point."""
     cli()

@@ -1,0 +1,53 @@
+# The model image: esrunner (rslp), one project under /opt/project, and that project's
+# locked dependencies. Built by `esbuild build data/<project>`; see the README.
+#
+#   deps     a venv with requirements.lock installed (--require-hashes), in a stage of its
+#            own so it is cached across config changes; wheels come from .esbuild/wheelhouse
+#            (offline builds: --network=none) or from the index (PIP_SOURCE="").
+#   runtime  the base image + that venv + rslp + the project; non-root; ENTRYPOINT esrunner.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS deps
+ARG PROJECT
+ARG PIP_SOURCE="--no-index --find-links=/tmp/wheels"
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
+RUN python3 -m venv /opt/venv
+COPY data/${PROJECT}/requirements.lock /tmp/requirements.lock
+COPY .esbuild/wheelhouse/ /tmp/wheels/
+RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
+        -r /tmp/requirements.lock
+
+FROM ${BASE_IMAGE} AS runtime
+ARG PROJECT
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/esrunner \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TMPDIR=/tmp \
+    HOME=/home/esrunner
+RUN echo "esrunner:x:10001:10001:esrunner:/home/esrunner:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "esrunner:x:10001:" >> /etc/group \
+    && mkdir -p /home/esrunner /work \
+    && chown 10001:10001 /home/esrunner /work
+COPY --from=deps /opt/venv /opt/venv
+COPY rslp /opt/esrunner/rslp
+RUN printf '#!/bin/sh\nexec /opt/venv/bin/python -m rslp.cli "$@"\n' > /usr/local/bin/esrunner \
+    && chmod 0755 /usr/local/bin/esrunner
+COPY data/${PROJECT} /opt/project
+USER 10001:10001
+WORKDIR /work
+ENTRYPOINT ["esrunner"]
+CMD ["run", "/opt/project", "--scratch", "/work/scratch"]
+
+# Labels last: they change every build and must not invalidate the layers above.
+ARG VERSION=""
+ARG REVISION=""
+ARG CREATED=""
+ARG SOURCE=""
+ARG CONFIG_DIGEST=""
+LABEL org.opencontainers.image.title="${PROJECT}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      io.esrunner.project="${PROJECT}" \
+      io.esrunner.config-digest="${CONFIG_DIGEST}"

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A private Docker engine for tests and offline builds (no engine runs on these machines).
+#   scripts/docker-engine.sh install     apt-get docker.io and debootstrap when missing
+#   scripts/docker-engine.sh start       start dockerd (own data-root, exec-root, socket); prints DOCKER_HOST
+#   scripts/docker-engine.sh base-image  make esrunner-base:bookworm-py311 (debootstrap minbase + python3) if missing
+#   scripts/docker-engine.sh stop        stop the dockerd started here
+# Needs root. State lives under ESB_DOCKER_ROOT (default /var/lib/esbuild-docker).
+set -euo pipefail
+ROOT="${ESB_DOCKER_ROOT:-/var/lib/esbuild-docker}"
+RUN="${ESB_DOCKER_RUN:-/run/esbuild-docker}"
+SOCK="unix://$RUN/docker.sock"
+PIDFILE="$RUN/dockerd.pid"
+BASE_TAG="${ESB_BASE_IMAGE:-esrunner-base:bookworm-py311}"
+MIRROR="${ESB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DOCKER=(docker -H "$SOCK")
+
+cmd="${1:-}"
+case "$cmd" in
+  install)
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq docker.io debootstrap >/dev/null
+    fi
+    ;;
+  start)
+    mkdir -p "$ROOT/data" "$RUN/exec"
+    if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      echo "$SOCK"; exit 0
+    fi
+    nohup dockerd --data-root "$ROOT/data" --exec-root "$RUN/exec" -H "$SOCK" --pidfile "$PIDFILE" \
+      --storage-driver overlay2 --bridge=none --iptables=false --ip6tables=false \
+      >"$RUN/dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do
+      if "${DOCKER[@]}" version >/dev/null 2>&1; then echo "$SOCK"; exit 0; fi
+      sleep 1
+    done
+    echo "dockerd did not start; see $RUN/dockerd.log" >&2
+    tail -20 "$RUN/dockerd.log" >&2 || true
+    exit 1
+    ;;
+  base-image)
+    if "${DOCKER[@]}" image inspect "$BASE_TAG" >/dev/null 2>&1; then echo "$BASE_TAG"; exit 0; fi
+    rootfs="$(mktemp -d "$ROOT/rootfs.XXXX")"
+    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" "$MIRROR" \
+      >"$ROOT/debootstrap.log" 2>&1 || { tail -20 "$ROOT/debootstrap.log" >&2; exit 1; }
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | "${DOCKER[@]}" import -c 'ENV LANG=C.UTF-8' - "$BASE_TAG" >/dev/null
+    rm -rf "$rootfs"
+    echo "$BASE_TAG"
+    ;;
+  stop)
+    if [ -f "$PIDFILE" ]; then
+      pid="$(cat "$PIDFILE")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$PIDFILE"
+    fi
+    ;;
+  *)
+    echo "usage: $0 install|start|base-image|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,126 @@
+"""The model image: built by a real engine, run offline, compared with a run on the host."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rslp.espredict_runner import EsPredictRunner
+from tests.conftest import run_pipeline
+from tests.docker.conftest import BASE_IMAGE, STATE, docker
+
+pytestmark = pytest.mark.docker
+
+
+def inspect(ref: str) -> dict:
+    return json.loads(docker("image", "inspect", ref).stdout)[0]
+
+
+def test_build_prints_id_and_tags(demo_image: dict) -> None:
+    assert demo_image["id"].startswith("sha256:")
+    assert "tag: esrunner-test/demo:ci" in demo_image["output"]
+
+
+def test_image_runs_as_non_root_with_labels(demo_image: dict) -> None:
+    cfg = inspect(demo_image["tag"])["Config"]
+    assert cfg["User"] == "10001:10001"
+    assert cfg["Entrypoint"] == ["esrunner"]
+    labels = cfg["Labels"]
+    assert labels["io.esrunner.project"] == "demo"
+    assert labels["io.esrunner.config-digest"].startswith("sha256:")
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    for key in ("org.opencontainers.image.source", "org.opencontainers.image.revision",
+                "org.opencontainers.image.version", "org.opencontainers.image.title"):  # fmt: skip
+        assert key in labels
+    who = docker("run", "--rm", "--network", "none", "--entrypoint", "id", demo_image["tag"], "-u")
+    assert who.stdout.strip() == "10001"
+
+
+def test_image_holds_no_secrets_or_host_ca_bundle(demo_image: dict) -> None:
+    cfg = inspect(demo_image["tag"])["Config"]
+    assert not [
+        e for e in cfg["Env"] if any(w in e.upper() for w in ("TOKEN", "PASSWORD", "SECRET"))
+    ]
+    found = docker(
+        "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "find", demo_image["tag"], "/", "-xdev",
+        "-type", "f", "(", "-name", "*.crt", "-o", "-name", "*.pem", "-o", "-name", "pip.conf",
+        "-o", "-name", ".netrc", "-o", "-name", "config.json", "-path", "*/.docker/*", ")",
+    ).stdout.split()  # fmt: skip
+    assert not [f for f in found if f.endswith(("pip.conf", ".netrc")) or "/.docker/" in f]
+    host_bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if host_bundle.exists():
+        host_hash = hashlib.sha256(host_bundle.read_bytes()).hexdigest()
+        for f in found:
+            if f.endswith((".crt", ".pem")):
+                data = docker(
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--user",
+                    "0",
+                    "--entrypoint",
+                    "cat",
+                    demo_image["tag"],
+                    f,
+                ).stdout
+                assert hashlib.sha256(data.encode()).hexdigest() != host_hash, f
+    history = docker(
+        "history", "--no-trunc", "--format", "{{.CreatedBy}}", demo_image["tag"]
+    ).stdout
+    assert "TOKEN" not in history.upper() and "PASSWORD" not in history.upper()
+
+
+def test_offline_container_run_equals_host_run(
+    demo_image: dict, build_repo: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "container"
+    scratch.mkdir()
+    os.chown(scratch, 10001, 10001)
+    run = docker(
+        "run", "--rm", "--network", "none", "-v", f"{scratch}:/work/scratch", demo_image["tag"],
+        "run", "/opt/project", "--scratch", "/work/scratch", "--workers", "1", timeout=1200,
+    )  # fmt: skip
+    assert "result: /work/scratch/results/result.tif" in run.stdout
+    host = run_pipeline(
+        EsPredictRunner.from_project(build_repo / "data" / "demo", tmp_path / "host")
+    )
+    assert (scratch / "results" / "result.tif").read_bytes() == host[0].read_bytes()
+
+
+def test_config_only_rebuild_reuses_the_dependency_layer(
+    demo_image: dict, build_repo: Path
+) -> None:
+    cfg = build_repo / "data" / "demo" / "postprocessing_strategies.yaml"
+    cfg.write_text(cfg.read_text() + "# a config-only change\n")
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("esbuild")), "build", str(build_repo / "data" / "demo"),
+            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE,
+            "--tag", "esrunner-test/demo:rebuild",
+        ],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    first = inspect(demo_image["tag"])["RootFS"]["Layers"]
+    second = inspect("esrunner-test/demo:rebuild")["RootFS"]["Layers"]
+    # base, user, venv (the dependency layer), rslp, launcher: shared; only the project differs
+    assert first[:5] == second[:5]
+    assert len(set(first) ^ set(second)) == 2
+    # docker history shows the dependency layer (the venv, gigabytes) shared by both images
+    rows = {}
+    for ref in (demo_image["tag"], "esrunner-test/demo:rebuild"):
+        hist = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", ref).stdout
+        rows[ref] = [ln for ln in hist.splitlines() if "/opt/venv /opt/venv" in ln]
+    assert rows[demo_image["tag"]] and rows[demo_image["tag"]] == rows["esrunner-test/demo:rebuild"]
+    assert "GB" in rows[demo_image["tag"]][0]
+    assert (
+        inspect(demo_image["tag"])["Config"]["Labels"]["io.esrunner.config-digest"]
+        != inspect("esrunner-test/demo:rebuild")["Config"]["Labels"]["io.esrunner.config-digest"]
+    )
