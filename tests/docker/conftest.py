@@ -31,6 +31,15 @@ def _engine(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _engine_alive() -> bool:
+    pidfile = Path("/run/esbuild-docker/dockerd.pid")
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def docker_env() -> Iterator[dict[str, str]]:
     """Environment variables that point docker and esbuild at the private engine."""
@@ -39,8 +48,7 @@ def docker_env() -> Iterator[dict[str, str]]:
     out = _engine("install")
     if out.returncode != 0:
         pytest.skip(f"cannot install docker.io/debootstrap: {out.stderr[-500:]}")
-    pidfile = Path("/run/esbuild-docker/dockerd.pid")
-    was_running = pidfile.exists()
+    was_running = _engine_alive()
     out = _engine("start")
     if out.returncode != 0:
         pytest.skip(f"no Docker engine can be started here: {out.stderr[-800:]}")
