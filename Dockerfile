@@ -1,23 +1,24 @@
 # The model image: esrunner (rslp), one project under /opt/project, and that project's
-# locked dependencies. Built by `esbuild build data/<project>`; see the README.
+# locked dependencies. Built by `esbuild build data/<project>` (BuildKit); see the README.
 #
-#   deps     a venv with requirements.lock installed (--require-hashes), in a stage of its
-#            own so it is cached across config changes; wheels come from .esbuild/wheelhouse
-#            (offline builds: --network=none) or from the index (PIP_SOURCE="").
-#   runtime  the base image + that venv + rslp + the project; non-root; ENTRYPOINT esrunner.
+#   deps     the base image + a venv with requirements.lock installed (--require-hashes),
+#            a layer of its own, cached across config changes; wheels come from
+#            .esbuild/wheelhouse (offline builds: --network=none) or the index (PIP_SOURCE="").
+#   runtime  deps + rslp + the project; non-root; ENTRYPOINT esrunner.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS deps
-ARG PROJECT
-ARG PIP_SOURCE="--no-index --find-links=/tmp/wheels"
+ARG PIP_SOURCE="--no-index --find-links=/tmp/esbuild/wheelhouse"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
-RUN python3 -m venv /opt/venv
-COPY data/${PROJECT}/requirements.lock /tmp/requirements.lock
-COPY .esbuild/wheelhouse/ /tmp/wheels/
-RUN /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
-        -r /tmp/requirements.lock
+# .esbuild/ holds the project's requirements.lock and the wheelhouse (staged by esbuild
+# build); bind-mounted, so neither lands in a layer, and the layer's cache key is exactly
+# the lock and the wheels.
+RUN --mount=type=bind,source=.esbuild,target=/tmp/esbuild \
+    python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
+        -r /tmp/esbuild/requirements.lock
 
-FROM ${BASE_IMAGE} AS runtime
+FROM deps AS runtime
 ARG PROJECT
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/esrunner \
@@ -28,7 +29,6 @@ RUN echo "esrunner:x:10001:10001:esrunner:/home/esrunner:/usr/sbin/nologin" >> /
     && echo "esrunner:x:10001:" >> /etc/group \
     && mkdir -p /home/esrunner /work \
     && chown 10001:10001 /home/esrunner /work
-COPY --from=deps /opt/venv /opt/venv
 COPY rslp /opt/esrunner/rslp
 RUN printf '#!/bin/sh\nexec /opt/venv/bin/python -m rslp.cli "$@"\n' > /usr/local/bin/esrunner \
     && chmod 0755 /usr/local/bin/esrunner

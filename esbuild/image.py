@@ -21,7 +21,8 @@ from pathlib import Path
 from esbuild.gitinfo import GitInfo, git_info
 from rslp.errors import RunnerError
 
-WHEELHOUSE = Path(".esbuild") / "wheelhouse"
+STAGING = Path(".esbuild")
+WHEELHOUSE = STAGING / "wheelhouse"
 CONFIG_FILES = (
     "dataset.json",
     "model.yaml",
@@ -40,9 +41,8 @@ class BuildError(RunnerError):
 def docker_cmd() -> list[str]:
     """The docker client (``ESBUILD_DOCKER`` overrides; ``DOCKER_HOST`` picks the engine).
 
-    Builds use BuildKit (``ESBUILD_BUILDKIT=0`` for the legacy builder): it skips stages the
-    target does not need and sends the build context incrementally, so a config-only
-    rebuild does not resend the wheelhouse.
+    Builds use BuildKit (the Dockerfile bind-mounts the wheelhouse): it sends the build
+    context incrementally, so a config-only rebuild does not resend the wheelhouse.
     """
     return os.environ.get("ESBUILD_DOCKER", "docker").split()
 
@@ -161,7 +161,7 @@ class BuildPlan:
         if self.base_image:
             args["BASE_IMAGE"] = self.base_image
         if not self.offline:
-            args["PIP_SOURCE"] = ""
+            args["PIP_SOURCE"] = ""  # the index, through the host's network
         for k, v in args.items():
             cmd += ["--build-arg", f"{k}={v}"]
         cmd += ["--network", "none" if self.offline else "host"]
@@ -201,18 +201,29 @@ def plan_build(
     )
 
 
+def stage_lock(plan: BuildPlan) -> None:
+    """Put the project's lock at ``.esbuild/requirements.lock``, where the Dockerfile reads it.
+
+    The deps layer's cache key is then exactly the lock and the wheelhouse, whichever project
+    they came from. Online builds get an empty wheelhouse.
+    """
+    (plan.repo / WHEELHOUSE).mkdir(parents=True, exist_ok=True)
+    src = plan.repo / "data" / plan.project / "requirements.lock"
+    dst = plan.repo / STAGING / "requirements.lock"
+    if not dst.exists() or dst.read_bytes() != src.read_bytes():
+        shutil.copyfile(src, dst)
+
+
 def run_build(plan: BuildPlan, log: Path | None = None) -> str:
     """Run ``docker build``; returns the image id.
 
     Raises:
         BuildError: the engine is unreachable or the build failed (last lines quoted).
     """
-    if not (plan.repo / WHEELHOUSE).is_dir():
-        (plan.repo / WHEELHOUSE).mkdir(parents=True)  # online builds copy an empty one
-    env = dict(os.environ, DOCKER_BUILDKIT=os.environ.get("ESBUILD_BUILDKIT", "1"))
+    stage_lock(plan)
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
     cmd = plan.command()
-    if env["DOCKER_BUILDKIT"] == "1":
-        cmd.insert(cmd.index("build") + 1, "--progress=plain")
+    cmd.insert(cmd.index("build") + 1, "--progress=plain")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)

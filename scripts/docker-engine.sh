@@ -5,7 +5,8 @@
 #   scripts/docker-engine.sh base-image  make esrunner-base:bookworm-py311 (debootstrap minbase + python3) if missing
 #   scripts/docker-engine.sh stop        stop the dockerd started here
 #   scripts/docker-engine.sh registry-start [PORT]   a registry on 127.0.0.1:PORT (default 5000)
-#   scripts/docker-engine.sh registry-stop
+#   scripts/docker-engine.sh registry-stop [PORT]    stop it and delete its storage
+#   scripts/docker-engine.sh prune       remove esrunner-test images; cap the build cache at 12 GB
 # Needs root. State lives under ESB_DOCKER_ROOT (default /var/lib/esbuild-docker).
 set -euo pipefail
 ROOT="${ESB_DOCKER_ROOT:-/var/lib/esbuild-docker}"
@@ -75,6 +76,13 @@ case "$cmd" in
       rm -f "$RUN/containerd.pid"
     fi
     ;;
+  prune)
+    "${DOCKER[@]}" images --format '{{.Repository}}:{{.Tag}}' \
+      | grep -E '^(esrunner-test|esrunner-bench|127\.0\.0\.1:[0-9]+)/' \
+      | xargs -r "${DOCKER[@]}" rmi -f >/dev/null 2>&1 || true
+    "${DOCKER[@]}" image prune -f >/dev/null 2>&1 || true
+    "${DOCKER[@]}" builder prune -f --keep-storage 12gb >/dev/null 2>&1 || true
+    ;;
   registry-start)
     port="${2:-5000}"
     rpid="$RUN/registry-$port.pid"
@@ -106,6 +114,7 @@ YML
     port="${2:-5000}"
     rpid="$RUN/registry-$port.pid"
     if [ -f "$rpid" ]; then kill "$(cat "$rpid")" 2>/dev/null || true; rm -f "$rpid"; fi
+    rm -rf "${ROOT:?}/registry-$port"  # a test registry: its storage goes with it
     ;;
   *)
     echo "usage: $0 install|start|base-image|stop|registry-start|registry-stop" >&2; exit 2 ;;

@@ -66,6 +66,7 @@ def docker_env() -> Iterator[dict[str, str]]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        _engine("prune")  # test images go; the build cache stays, capped
         if not was_running:
             _engine("stop")
 
