@@ -10,16 +10,11 @@ from typing import Any
 import yaml
 
 from esbuild.diagnostics import Diagnostic
+from rslp.plugins import key_str
 
 KeyPath = tuple[str | int, ...]
 
-
-def key_str(path: KeyPath) -> str:
-    """``("layers", "image", "band_sets", 0)`` -> ``layers.image.band_sets[0]``."""
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
+__all__ = ["Document", "KeyPath", "key_str", "load_document"]
 
 
 @dataclass

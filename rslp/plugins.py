@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +57,85 @@ def resolve_class_path(class_path: str) -> str:
     return SEED_ALIASES.get(class_path, class_path)
 
 
+class ClassPathError(Exception):
+    """A class path that does not name an importable class; the message says why."""
+
+
+def load_class(class_path: str) -> type:
+    """Import the class named by ``class_path`` (seed aliases allowed).
+
+    Raises:
+        ClassPathError: saying why, e.g. ``does not import: ModuleNotFoundError: ...``.
+    """
+    module_name, _, class_name = resolve_class_path(class_path).rpartition(".")
+    if not module_name:
+        raise ClassPathError("is not a dotted path 'module.Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # ImportError, or any error raised while importing
+        raise ClassPathError(f"does not import: {type(e).__name__}: {e}") from e
+    cls = getattr(module, class_name, None)
+    if not inspect.isclass(cls):
+        raise ClassPathError(f"module {module_name} has no class {class_name!r}")
+    return cls
+
+
+def binding_problems(
+    cls: type, args: dict[str, Any], not_given: frozenset[str] = frozenset()
+) -> list[str]:
+    """Why ``init_args`` would not bind to ``cls``'s constructor (empty when they do).
+
+    Args:
+        cls: the class.
+        args: the keyword arguments a config gives.
+        not_given: required arguments something else supplies (not reported missing).
+    """
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return []
+    problems = []
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in args if k not in params)
+        if unknown:
+            problems.append(
+                f"unknown argument(s) {unknown} for {cls.__name__}; it takes {sorted(params)}"
+            )
+    missing = sorted(
+        n
+        for n, p in params.items()
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and n not in args
+        and n not in not_given
+    )
+    if missing:
+        problems.append(f"missing required argument(s) {missing} for {cls.__name__}")
+    return problems
+
+
+def key_str(path: tuple[str | int, ...]) -> str:
+    """``("layers", "image", "band_sets", 0)`` -> ``layers.image.band_sets[0]``."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def class_nodes(
+    node: Any, key: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every mapping with a string ``class_path`` in a parsed config, with its key path."""
+    if isinstance(node, dict):
+        if isinstance(node.get("class_path"), str):
+            yield key, node
+        for k, v in node.items():
+            yield from class_nodes(v, (*key, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from class_nodes(v, (*key, i))
+
+
 def import_class(class_path: str, *, source: Path, key: str) -> type:
     """Import the class named by ``class_path``.
 
@@ -70,27 +150,15 @@ def import_class(class_path: str, *, source: Path, key: str) -> type:
     Raises:
         ProjectError: when the module or the class cannot be imported.
     """
-    resolved = resolve_class_path(class_path)
-    module_name, _, class_name = resolved.rpartition(".")
-    if not module_name:
-        raise ProjectError(
-            source, f"class_path {class_path!r} is not a dotted path 'module.Class'", key
-        )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
+        return load_class(class_path)
+    except ClassPathError as e:
         raise ProjectError(
             source,
-            f"class_path {class_path!r}: module {module_name!r} does not import ({e})",
+            f"class_path {class_path!r} {e}",
             key,
             hint="is the package installed, or the module on the PYTHONPATH?",
-        ) from e
-    cls = getattr(module, class_name, None)
-    if not inspect.isclass(cls):
-        raise ProjectError(
-            source, f"class_path {class_path!r}: {module_name} has no class {class_name!r}", key
-        )
-    return cls
+        ) from None
 
 
 def instantiate(
@@ -125,12 +193,13 @@ def instantiate(
             hint=f"subclass {base.__module__}.{base.__name__}",
         )
     args = dict(init_args or {})
-    try:
-        inspect.signature(cls).bind(**args)
-    except TypeError as e:
+    problems = binding_problems(cls, args)
+    if problems:
         raise ProjectError(
-            source, f"init_args do not fit {cls.__name__}: {e}", f"{key}.init_args"
-        ) from None
+            source,
+            f"init_args do not fit {cls.__name__}: {'; '.join(problems)}",
+            f"{key}.init_args",
+        )
     try:
         return cls(**args)
     except (TypeError, ValueError) as e:

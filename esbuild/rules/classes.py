@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from collections.abc import Iterator
 from typing import Any
 
 from esbuild.diagnostics import Diagnostic
 from esbuild.documents import Document, KeyPath
 from esbuild.rules.context import ProjectDocs
-from rslp.plugins import resolve_class_path
+from rslp.plugins import ClassPathError, binding_problems, class_nodes, load_class
 
 # Arguments that something other than the config supplies.
-INJECTED = {"context"}  # rslearn passes a DataSourceContext to every data source
+INJECTED = frozenset({"context"})  # rslearn passes a DataSourceContext to every data source
 LINKED: dict[KeyPath, frozenset[str]] = {
     ("model",): frozenset({"task"})
 }  # rslearn's LightningCLI links data.init_args.task here
 DATA_SOURCE_FIELDS = {"query_config", "time_offset", "duration", "ingest", "name"}
-
-
-def _import(class_path: str) -> tuple[type | None, str | None]:
-    module, _, name = resolve_class_path(class_path).rpartition(".")
-    if not module:
-        return None, "is not a dotted path 'module.Class'"
-    try:
-        mod = importlib.import_module(module)
-    except Exception as e:  # ImportError, or any error raised while importing
-        return None, f"does not import: {type(e).__name__}: {e}"
-    cls = getattr(mod, name, None)
-    if not inspect.isclass(cls):
-        return None, f"module {module} has no class {name!r}"
-    return cls, None
-
-
-def _binding_problems(cls: type, args: dict[str, Any], skip_missing: frozenset[str]) -> list[str]:
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):
-        return []
-    params = sig.parameters
-    has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    problems = []
-    if not has_var_kw:
-        unknown = sorted(k for k in args if k not in params)
-        if unknown:
-            problems.append(
-                f"unknown argument(s) {unknown} for {cls.__name__}; it takes {sorted(params)}"
-            )
-    missing = sorted(
-        n
-        for n, p in params.items()
-        if p.default is p.empty
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and n not in args
-        and n not in skip_missing
-        and n not in INJECTED
-    )
-    if missing:
-        problems.append(f"missing required argument(s) {missing} for {cls.__name__}")
-    return problems
 
 
 def check_class(
@@ -70,8 +25,9 @@ def check_class(
     skip_missing: frozenset[str] = frozenset(),
 ) -> list[Diagnostic]:
     """Import one class path and bind its arguments; diagnostics located at ``key``."""
-    cls, err = _import(class_path)
-    if cls is None:
+    try:
+        cls = load_class(class_path)
+    except ClassPathError as err:
         return [
             doc.diag(
                 f"class_path {class_path!r} {err}",
@@ -84,19 +40,8 @@ def check_class(
         doc.diag(
             p, (*key, "init_args"), hint="compare with the class's constructor", rule="class_path"
         )
-        for p in _binding_problems(cls, args, skip_missing)
+        for p in binding_problems(cls, args, skip_missing | INJECTED)
     ]
-
-
-def _class_nodes(node: Any, key: KeyPath = ()) -> Iterator[tuple[KeyPath, dict[str, Any]]]:
-    if isinstance(node, dict):
-        if isinstance(node.get("class_path"), str):
-            yield key, node
-        for k, v in node.items():
-            yield from _class_nodes(v, (*key, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _class_nodes(v, (*key, i))
 
 
 def _strategies(project: ProjectDocs, name: str) -> list[Diagnostic]:
@@ -143,7 +88,7 @@ def _model(project: ProjectDocs) -> list[Diagnostic]:
     if doc is None or not isinstance(doc.data, dict):
         return []
     out = []
-    for key, node in _class_nodes(doc.data):
+    for key, node in class_nodes(doc.data):
         init = node.get("init_args")
         args: dict[str, Any] = init if isinstance(init, dict) else {}
         out += check_class(doc, key, node["class_path"], args, LINKED.get(key, frozenset()))

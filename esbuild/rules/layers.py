@@ -10,9 +10,9 @@ import rasterio
 from esbuild.diagnostics import Diagnostic
 from esbuild.documents import KeyPath
 from esbuild.rules.context import ProjectDocs
+from rslp.runner.context import find_writer
+from rslp.runner.dataset import local_files_source
 
-WRITER = "RslearnWriter"
-LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
 # Task class name -> the layer type its predictions are written as.
 TASK_LAYER_TYPE = {
     "SegmentationTask": "raster",
@@ -24,21 +24,12 @@ TASK_LAYER_TYPE = {
 }
 
 
-def writer(model: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-    """The RslearnWriter callback of model.yaml's trainer: (index, callback)."""
-    callbacks = (model.get("trainer") or {}).get("callbacks") or []
-    for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
-        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER):
-            return i, cb
-    return None
-
-
 def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
     """The writer's output layer exists in dataset.json, with the type the task writes."""
     mdoc, ddoc = project.docs.get("model.yaml"), project.docs.get("dataset.json")
     if mdoc is None or ddoc is None or not isinstance(mdoc.data, dict):
         return []
-    found = writer(mdoc.data)
+    found = find_writer(mdoc.data)
     if found is None:
         return [
             mdoc.diag(
@@ -125,15 +116,12 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
         return []
     out: list[Diagnostic] = []
     for lname, layer in layers.items():
-        ds = layer.get("data_source") if isinstance(layer, dict) else None
-        if not isinstance(ds, dict) or (ds.get("class_path") or ds.get("name")) != LOCAL_FILES:
+        found = local_files_source(layer, project.root)
+        if found is None:
             continue
-        args = ds.get("init_args", {}) if "class_path" in ds else ds
-        src = args.get("src_dir") if isinstance(args, dict) else None
+        args, src_dir = found
+        src = args["src_dir"]
         key: KeyPath = ("layers", lname, "data_source", "init_args", "src_dir")
-        if not isinstance(src, str) or "://" in src:
-            continue
-        src_dir = Path(src) if Path(src).is_absolute() else project.root / src
         if not src_dir.is_dir():
             out.append(
                 ddoc.diag(

@@ -151,8 +151,8 @@ def check_model_inputs(project: ProjectDocs) -> list[Diagnostic]:
 
 def check_postprocessor_types(project: ProjectDocs) -> list[Diagnostic]:
     """Each postprocessing strategy handles the output layer's type (raster or vector)."""
-    from esbuild.rules.layers import writer
     from rslp.plugins import import_class
+    from rslp.runner.context import find_writer
 
     doc = project.docs.get("postprocessing_strategies.yaml")
     mdoc = project.docs.get("model.yaml")
@@ -163,7 +163,7 @@ def check_postprocessor_types(project: ProjectDocs) -> list[Diagnostic]:
         or not isinstance(mdoc.data, dict)
     ):
         return []
-    found = writer(mdoc.data)
+    found = find_writer(mdoc.data)
     name = ((found[1].get("init_args") or {}).get("output_layer")) if found else None
     layer = _layers(project).get(name) if isinstance(name, str) else None
     ltype = layer.get("type") if isinstance(layer, dict) else None

@@ -26,6 +26,15 @@ WRITER_CLASS = "RslearnWriter"
 _DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
 
 
+def find_writer(model_config: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The RslearnWriter in model.yaml's ``trainer.callbacks``: (its index, the callback)."""
+    callbacks = (model_config.get("trainer") or {}).get("callbacks") or []
+    for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
+        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS):
+            return i, cb
+    return None
+
+
 @dataclass
 class RunContext:
     """The inputs of a run, loaded lazily so a step only parses what it uses.
@@ -104,10 +113,9 @@ class RunContext:
 
     def writer_callback(self) -> dict[str, Any]:
         """The RslearnWriter callback of model.yaml's trainer."""
-        callbacks = (self.model_config.get("trainer") or {}).get("callbacks") or []
-        for cb in callbacks:
-            if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS):
-                return cb
+        found = find_writer(self.model_config)
+        if found is not None:
+            return found[1]
         raise ProjectError(
             self.files.model_yaml,
             "no rslearn.train.prediction_writer.RslearnWriter in trainer.callbacks",

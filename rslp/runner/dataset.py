@@ -37,6 +37,30 @@ def _link_tree(src_dir: Path, dst_dir: Path) -> None:
         link.symlink_to(path)
 
 
+def local_files_source(layer: Any, project_dir: Path) -> tuple[dict[str, Any], Path] | None:
+    """For a LocalFiles layer reading a local directory: its arguments and that directory.
+
+    Args:
+        layer: a layer of dataset.json (parsed JSON).
+        project_dir: what a relative ``src_dir`` is relative to.
+
+    Returns:
+        (the data source's argument mapping, which holds ``src_dir`` (``init_args``, or
+        the data source itself in rslearn's legacy ``name`` form), the resolved
+        directory), or None for other layers and for URLs.
+    """
+    ds = layer.get("data_source") if isinstance(layer, dict) else None
+    if not isinstance(ds, dict) or (ds.get("class_path") or ds.get("name")) != LOCAL_FILES:
+        return None
+    args = ds.get("init_args") if "class_path" in ds else ds
+    if not isinstance(args, dict):
+        return None
+    src = args.get("src_dir")
+    if not isinstance(src, str) or "://" in src:
+        return None
+    return args, (Path(src) if Path(src).is_absolute() else project_dir / src)
+
+
 def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
     """Write ``dataset/config.json``: dataset.json with project-relative paths resolved.
 
@@ -48,15 +72,11 @@ def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
     """
     cfg = copy.deepcopy(ctx.dataset_config)
     for name, layer in cfg["layers"].items():
-        ds = layer.get("data_source") or {}
-        class_path = ds.get("class_path") or ds.get("name")
-        if class_path != LOCAL_FILES:
+        found = local_files_source(layer, ctx.files.project_dir)
+        if found is None:
             continue
-        args: dict[str, Any] = ds.setdefault("init_args", {}) if "class_path" in ds else ds
-        src = args.get("src_dir")
-        if not isinstance(src, str) or "://" in src:
-            continue
-        src_path = Path(src) if Path(src).is_absolute() else ctx.files.project_dir / src
+        args, src_path = found
+        src = args["src_dir"]
         if not src_path.is_dir():
             raise ProjectError(
                 ctx.files.dataset_json,

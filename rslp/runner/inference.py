@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from rslp.errors import ProjectError, StepError
-from rslp.plugins import import_class
+from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
@@ -143,22 +143,12 @@ def run_lightning(
     lightning_cli(args, True, subcommand, f"rslearn/Lightning rejected {config_file.name}")
 
 
-def _class_paths(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        cp = node.get("class_path")
-        if isinstance(cp, str):
-            yield key, cp
-        for k, v in node.items():
-            yield from _class_paths(v, f"{key}.{k}" if key else str(k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _class_paths(v, f"{key}[{i}]")
-
-
 def check_model_classes(ctx: RunContext) -> None:
     """Import every ``class_path`` in model.yaml, naming the first that does not import."""
-    for key, class_path in _class_paths(ctx.model_config):
-        import_class(class_path, source=ctx.files.model_yaml, key=f"{key}.class_path")
+    for path, node in class_nodes(ctx.model_config):
+        import_class(
+            node["class_path"], source=ctx.files.model_yaml, key=f"{key_str(path)}.class_path"
+        )
 
 
 def run_inference(ctx: RunContext, partition_id: str) -> int:

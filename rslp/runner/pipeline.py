@@ -121,7 +121,7 @@ def partition_worker(
     steps: tuple[str, ...],
     fps: dict[str, str],
     force: bool,
-    report: Callable[[str, str, int, bool], None] | None = None,
+    report: Callable[[str, str, bool], None] | None = None,
 ) -> dict[str, bool]:
     """Run the per-partition steps of one partition (in this or a worker process).
 
@@ -132,10 +132,8 @@ def partition_worker(
         StepError: a step failed; ``sys.exit`` inside a step is turned into one too.
     """
     from rslp.runner import dataset, inference, postprocess
-    from rslp.runner.partition import partition_windows
 
     ctx = RunContext(files=files, scratch=Scratch(scratch_root))
-    n_windows = len(partition_windows(ctx, partition_id))
     actions: dict[str, Callable[[], Any]] = {
         "dataset": lambda: dataset.build_dataset(ctx, partition_id),
         "inference": lambda: inference.run_inference(ctx, partition_id),
@@ -153,7 +151,7 @@ def partition_worker(
         if not run:
             ran[step] = False
             if report:
-                report(step, partition_id, n_windows, False)
+                report(step, partition_id, False)
             continue
         if reset:
             reset_step(ctx, partition_id, step)
@@ -177,7 +175,7 @@ def partition_worker(
             if later not in steps:
                 ctx.scratch.record_step(partition_id, later, "stale")
         if report:
-            report(step, partition_id, n_windows, True)
+            report(step, partition_id, True)
     return ran
 
 
@@ -246,8 +244,8 @@ class Pipeline:
                 partition_step={"state": "done", "fingerprint": fps["partition"]}, partition_ids=ids
             )
             result.ran["partition"] = ids
-        all_ids = [p["id"] for p in load_plan(self.ctx)["partitions"]]
         windows = {p["id"]: p["num_windows"] for p in load_plan(self.ctx)["partitions"]}
+        all_ids = list(windows)
         selected = opts.partition_ids or all_ids
         unknown = [p for p in selected if p not in windows]
         if unknown:
@@ -259,23 +257,31 @@ class Pipeline:
         if steps:
             for step in steps:
                 self.progress.start(step, sum(windows[p] for p in selected))
-            self._run_partitions(selected, steps, fps, result)
+            self._run_partitions(selected, steps, fps, result, windows)
         if "combine" in opts.steps:
             result.results = self._combine(selected, fps, result)
         self.progress.close()
         return result
 
-    def _report(self, result: PipelineResult) -> Callable[[str, str, int, bool], None]:
-        def report(step: str, pid: str, n: int, ran: bool) -> None:
+    def _report(
+        self, result: PipelineResult, windows: dict[str, int]
+    ) -> Callable[[str, str, bool], None]:
+        def report(step: str, pid: str, ran: bool) -> None:
             (result.ran if ran else result.skipped).setdefault(step, []).append(pid)
-            self.progress.advance(step, n, f"{pid} {'done' if ran else 'skipped (done)'}")
+            note = f"{pid} {'done' if ran else 'skipped (done)'}"
+            self.progress.advance(step, windows[pid], note)
 
         return report
 
     def _run_partitions(
-        self, ids: list[str], steps: tuple[str, ...], fps: dict[str, str], result: PipelineResult
+        self,
+        ids: list[str],
+        steps: tuple[str, ...],
+        fps: dict[str, str],
+        result: PipelineResult,
+        windows: dict[str, int],
     ) -> None:
-        report = self._report(result)
+        report = self._report(result, windows)
         workers = max(1, min(self.options.workers, len(ids)))
         if workers == 1:
             for pid in ids:
@@ -302,14 +308,9 @@ class Pipeline:
                     errors.append(f"{pid}: {e}")
                     continue
                 for step in steps:
-                    report(step, pid, self._windows(pid), ran.get(step, False))
+                    report(step, pid, ran.get(step, False))
         if errors:
             raise RunnerError(f"{len(errors)} partition(s) failed: " + "; ".join(errors))
-
-    def _windows(self, pid: str) -> int:
-        from rslp.runner.partition import load_plan
-
-        return next(p["num_windows"] for p in load_plan(self.ctx)["partitions"] if p["id"] == pid)
 
     def _combine(self, ids: list[str], fps: dict[str, str], result: PipelineResult) -> list[Path]:
         from rslp.runner.postprocess import combine

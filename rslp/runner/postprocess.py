@@ -19,13 +19,12 @@ PARTITION_DIR = "partition"
 
 
 def _read_window(
-    ctx: RunContext, w: Any, spec: WindowSpec, requests: dict[str, RequestFeature]
+    ctx: RunContext, w: Any, spec: WindowSpec, requests: dict[str, RequestFeature], cfg: Any
 ) -> WindowResult:
+    """One window's output, read with ``cfg`` (rslearn's LayerConfig of the output layer)."""
     from rasterio.enums import Resampling
-    from rslearn.config import LayerConfig
 
     layer = ctx.output_layer
-    cfg = LayerConfig.model_validate(ctx.dataset_config["layers"][layer.name])
     result = WindowResult(
         partition_id=w.group,
         name=w.name,
@@ -74,6 +73,9 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
         raise StepError(
             "postprocess", "no windows in the dataset: run build_dataset first", partition_id
         )
+    from rslearn.config import LayerConfig
+
+    layer_cfg = LayerConfig.model_validate(ctx.dataset_config["layers"][layer.name])
     requests = {f.id: f for f in load_request(ctx.files.request_geojson)}
     window_stage = ctx.postprocessor("strategy_small")
     partition_stage = ctx.postprocessor("strategy_medium")
@@ -87,7 +89,7 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
             raise StepError(
                 "postprocess", f"window {w.name} has no output: run inference first", partition_id
             )
-        result = _read_window(ctx, w, specs[w.name], requests)
+        result = _read_window(ctx, w, specs[w.name], requests, layer_cfg)
         window_outputs += window_stage.process_window(result, layer, staging)
     publish_dir(staging, win_final)
     window_outputs = _relocate(window_outputs, staging, win_final)
