@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,20 +38,16 @@ def check_placeholders(project: ProjectDocs) -> list[Diagnostic]:
 
 
 @contextlib.contextmanager
-def _sandbox() -> Any:
+def _sandbox() -> Iterator[Path]:
     """A temporary cwd and DATASET_PATH, so parsing writes nothing into the project."""
-    old_cwd, old_ds = os.getcwd(), os.environ.get("DATASET_PATH")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["DATASET_PATH"] = tmp
-        os.chdir(tmp)
-        try:
-            yield Path(tmp)
-        finally:
-            os.chdir(old_cwd)
-            if old_ds is None:
-                os.environ.pop("DATASET_PATH", None)
-            else:
-                os.environ["DATASET_PATH"] = old_ds
+    from rslp.runner.inference import DATASET_PATH_VAR, env_var
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        env_var(DATASET_PATH_VAR, tmp),
+        contextlib.chdir(tmp),
+    ):
+        yield Path(tmp)
 
 
 @lru_cache(maxsize=8)
