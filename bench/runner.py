@@ -44,10 +44,8 @@ def raw_rslearn(tmp: Path) -> float:
     pids = runner.partition()
     for pid in pids:
         create_windows(runner.ctx, pid)
-    cfg = predict_config(runner.ctx, pids[0])
-    split = cfg["data"]["init_args"]["predict_config"]
-    split["groups"] = pids
-    split.pop("names")
+    cfg = predict_config(runner.ctx)
+    cfg["data"]["init_args"]["predict_config"]["groups"] = pids
     (tmp / "predict.yaml").write_text(yaml.safe_dump(cfg))
     root = str(runner.scratch.dataset)
     env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(tmp)})

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from rslp.errors import ProjectError, RunnerError
+from rslp.errors import PartitionsFailedError, ProjectError, RunnerError
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -40,6 +40,10 @@ def reported_errors() -> Iterator[None]:
     except ProjectError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except PartitionsFailedError as e:
+        for line in str(e).splitlines():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_BAD_INPUT if e.bad_input else EXIT_STEP_FAILED)
     except ScratchBusyError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BUSY)
@@ -166,6 +170,34 @@ def cli(verbose: bool) -> None:
     "--workers", type=int, default=None, help="Partitions in parallel (default: CPU count)."
 )
 @click.option("--force", is_flag=True, help="Redo steps even when done and current.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where partitions run: local processes, or an existing Ray cluster.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address as ray.init takes it (default: RAY_ADDRESS, else 'auto').",
+)
+@click.option(
+    "--cpus-per-worker", type=float, default=1.0, show_default=True, help="Ray: CPUs per task."
+)
+@click.option(
+    "--gpus-per-worker",
+    type=float,
+    default=None,
+    help="Ray: GPUs per inference task (default: 1 when the cluster has GPUs, else 0).",
+)
+@click.option(
+    "--max-retries",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Retries of a partition whose worker process or node died.",
+)
 @click.option("--local", is_flag=True, hidden=True, help="Accepted for the seed's spelling.")
 def run(
     project_dir: Path | None,
@@ -173,10 +205,17 @@ def run(
     partition_ids: tuple[str, ...],
     workers: int | None,
     force: bool,
+    executor: str,
+    address: str | None,
+    cpus_per_worker: float,
+    gpus_per_worker: float | None,
+    max_retries: int,
     local: bool,
     **given: Path | None,
 ) -> None:
     """Run the pipeline on PROJECT_DIR, skipping steps that are done and current."""
+    from rslp.runner.executors import RayExecutor
+    from rslp.runner.executors.base import Executor
     from rslp.runner.lock import ScratchLock
     from rslp.runner.pipeline import Pipeline, PipelineOptions
     from rslp.runner.progress import Progress
@@ -191,9 +230,15 @@ def run(
             partition_ids=list(partition_ids) or None,
             workers=workers if workers is not None else (os.cpu_count() or 1),
             force=force,
+            max_retries=max_retries,
         )
+        runner: Executor | None = None
+        if executor == "ray":
+            if workers is not None:
+                raise click.UsageError("--workers is for --executor local (Ray uses its CPUs)")
+            runner = RayExecutor(address, cpus_per_worker, gpus_per_worker, max_retries)
         with ScratchLock(scratch.root):
-            result = Pipeline(files, scratch, options, Progress()).run()
+            result = Pipeline(files, scratch, options, Progress(), runner).run()
     for step, pids in result.skipped.items():
         what = "" if step == "combine" else f": {len(pids)} partition(s)"
         click.echo(f"skipped {step} (done and current){what}", err=True)

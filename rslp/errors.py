@@ -55,6 +55,43 @@ class StepError(RunnerError):
     def __init__(self, step: str, message: str, partition_id: str | None = None) -> None:
         self.step = step
         self.partition_id = partition_id
+        self.detail = message
         self._init_args = (step, message, partition_id)
         where = f"[{step}" + (f" {partition_id}" if partition_id else "") + "]"
         super().__init__(f"{where} {message}")
+
+
+def _without_partition(err: RunnerError) -> str:
+    """The error's text with its partition id left out, to group identical failures."""
+    if isinstance(err, StepError):
+        return f"[{err.step}] {err.detail}"
+    return str(err)
+
+
+class PartitionsFailedError(RunnerError):
+    """Partitions failed; each distinct failure is reported once with the partitions it hit.
+
+    Args:
+        failures: (partition id, error) for each failed partition.
+    """
+
+    def __init__(self, failures: list[tuple[str, RunnerError]]) -> None:
+        self.failures = failures
+        self._init_args = (failures,)
+        groups: dict[str, list[str]] = {}
+        self.errors: dict[str, RunnerError] = {}
+        for pid, err in failures:
+            key = _without_partition(err)
+            groups.setdefault(key, []).append(pid)
+            self.errors.setdefault(key, err)
+        self.groups = groups
+        lines = []
+        for text, pids in groups.items():
+            shown = ", ".join(pids[:10]) + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")
+            lines.append(f"{text} (in {len(pids)} partition(s): {shown})")
+        super().__init__(f"{len(failures)} partition(s) failed: " + "\n".join(lines))
+
+    @property
+    def bad_input(self) -> bool:
+        """Every failure is a bad project file (exit 2), not a failed step (exit 1)."""
+        return all(isinstance(e, ProjectError) for e in self.errors.values())

@@ -29,7 +29,8 @@ from rslp.runner import inference as inference_step
 from rslp.runner import partition as partition_step
 from rslp.runner import postprocess as postprocess_step
 from rslp.runner.context import RunContext
-from rslp.runner.pipeline import fingerprints, input_files
+from rslp.runner.executors.base import Executor
+from rslp.runner.pipeline import STEPS, Pipeline, PipelineOptions, fingerprints, input_files
 from rslp.runner.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,34 @@ class EsPredictRunner:
         outs = postprocess_step.combine(self.ctx, list(partition_ids))
         self.scratch.update_manifest(results=[str(p) for p in outs])
         return outs
+
+    def run(
+        self,
+        executor: Executor | None = None,
+        steps: tuple[str, ...] = STEPS,
+        partition_ids: list[str] | None = None,
+        force: bool = False,
+    ) -> list[Path]:
+        """Run every step of every partition (or the ones given) on an executor.
+
+        The same as ``esrunner run``: steps that are done and current are skipped, the
+        partitions' steps run on ``executor`` (default: in this process; for a cluster,
+        ``RayExecutor(address)``), and combine runs here.
+
+        Example::
+
+            from rslp.runner.executors import RayExecutor
+            runner.run(RayExecutor("127.0.0.1:6379"))
+
+        Returns:
+            the final artifacts under ``<scratch>/results`` (empty without combine).
+
+        Raises:
+            PartitionsFailedError: partitions failed (each distinct error once).
+        """
+        options = PipelineOptions(steps=steps, partition_ids=partition_ids, force=force)
+        pipeline = Pipeline(self.ctx.files, self.scratch, options, executor=executor)
+        return pipeline.run().results
 
     def _run(self, step: str, partition_id: str, fn: object) -> None:
         fp = self._snapshot()[step]

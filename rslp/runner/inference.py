@@ -7,11 +7,13 @@ import copy
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+from lightning.pytorch import Callback
 
 from rslp.errors import ProjectError, StepError
 from rslp.plugins import class_nodes, import_class, key_str
@@ -19,7 +21,7 @@ from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
-from rslp.runner.scratch import atomic_path
+from rslp.runner.scratch import atomic_path, sha256_file
 
 logger = logging.getLogger(__name__)
 DATASET_PATH_VAR = "DATASET_PATH"
@@ -39,12 +41,13 @@ def env_var(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
-def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
-    """model.yaml adjusted to predict one partition of the scratch dataset.
+def predict_config(ctx: RunContext) -> dict[str, Any]:
+    """model.yaml adjusted to predict partitions of the scratch dataset.
 
     - the data module reads the scratch dataset (``${DATASET_PATH}`` is set to it, and a
-      missing or different ``path`` is pointed there), only the partition's group, and
-      skips windows whose output layer is already complete (resume);
+      missing or different ``path`` is pointed there) and skips windows whose output
+      layer is already complete (resume); which partition it reads is set per call
+      (:meth:`Predictor.predict`);
     - the trainer runs on one device without DDP or a logger, logs under scratch/logs.
     """
     cfg = copy.deepcopy(ctx.model_config)
@@ -59,8 +62,6 @@ def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
     init["path"] = ds_path
     pc = init.get("predict_config") or {}
     split_args = pc.setdefault("init_args", {}) if "class_path" in pc else pc
-    split_args["groups"] = [partition_id]
-    split_args["names"] = [w.name for w in partition_windows(ctx, partition_id)]
     split_args["skip_targets"] = True
     split_args["output_layer_name_skip_inference_if_exists"] = ctx.output_layer.name
     init["predict_config"] = pc
@@ -72,6 +73,7 @@ def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
             "logger": False,
             "default_root_dir": str(ctx.scratch.logs / "lightning"),
             "enable_progress_bar": False,
+            "enable_model_summary": False,
         }
     )
     trainer.setdefault("accelerator", "auto")
@@ -83,6 +85,131 @@ def predict_config(ctx: RunContext, partition_id: str) -> dict[str, Any]:
     for cb in trainer["callbacks"]:
         cb.setdefault("init_args", {})["path"] = ds_path
     return cfg
+
+
+class WindowCounter(Callback):
+    """Counts windows as the prediction writer finishes them, and when prediction starts.
+
+    Runs after the RslearnWriter (callbacks run in list order): a window is finished when
+    its last crop has been written.
+    """
+
+    def __init__(self) -> None:
+        self.on_windows: Callable[[int], None] | None = None
+        self.predict_started: float | None = None
+
+    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        """Note when the predict loop starts (set-up ends here)."""
+        self.predict_started = time.perf_counter()
+
+    def on_predict_batch_end(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Report the windows whose last crop was in this batch."""
+        metadatas = batch[2] if isinstance(batch, tuple | list) and len(batch) == 3 else []
+        done = sum(1 for m in metadatas if m.crop_idx == m.num_crops_in_window - 1)
+        if done and self.on_windows is not None:
+            self.on_windows(done)
+
+
+class Predictor:
+    """A model built and loaded once, predicting one partition after another.
+
+    The LightningCLI parse, model build, checkpoint load and Trainer happen once; each
+    :meth:`predict` only points the data module's predict split at another partition's
+    window group and names (rslearn's data module rebuilds its dataset in ``setup``).
+    Use :func:`predictor_for` to get the one cached for a run's inputs in this process.
+
+    Args:
+        ctx: the run's inputs (model.yaml, checkpoint, scratch dataset).
+    """
+
+    def __init__(self, ctx: RunContext) -> None:
+        t0 = time.perf_counter()
+        config_file = ctx.scratch.inputs / "predict" / "predict.yaml"
+        with atomic_path(config_file) as tmp:
+            tmp.write_text(yaml.safe_dump(predict_config(ctx), sort_keys=False))
+        with env_var(DATASET_PATH_VAR, str(ctx.scratch.dataset)):
+            cli = lightning_cli(
+                ["--config", str(config_file)],
+                False,
+                "inference",
+                f"rslearn/Lightning rejected {ctx.files.model_yaml.name}",
+            )
+        self.model, self.datamodule, self.trainer = cli.model, cli.datamodule, cli.trainer
+        self.counter = WindowCounter()
+        self.trainer.callbacks.append(self.counter)
+        self.base_split = self.datamodule.split_configs["predict"]
+        self.checkpoint = ctx.files.checkpoint
+        self.loaded = self.checkpoint is None
+        self.dataset_path = str(ctx.scratch.dataset)
+        logger.info("model built and ready in %.2f s", time.perf_counter() - t0)
+
+    def predict(
+        self, partition_id: str, names: list[str], on_windows: Callable[[int], None] | None
+    ) -> float:
+        """Predict the named windows of a partition's group.
+
+        Args:
+            partition_id: the window group.
+            names: the planned window names.
+            on_windows: called with the number of windows each batch finished.
+
+        Returns:
+            the set-up time of this call in seconds (start until the predict loop runs).
+        """
+        t0 = time.perf_counter()
+        split = copy.copy(self.base_split)
+        split.groups = [partition_id]
+        split.names = names
+        self.datamodule.split_configs["predict"] = split
+        self.counter.on_windows, self.counter.predict_started = on_windows, None
+        ckpt = None if self.loaded else str(self.checkpoint)
+        with env_var(DATASET_PATH_VAR, self.dataset_path):
+            self.trainer.predict(
+                self.model, datamodule=self.datamodule, return_predictions=False, ckpt_path=ckpt
+            )
+        self.loaded = True
+        started = self.counter.predict_started or time.perf_counter()
+        self.counter.on_windows = None
+        return started - t0
+
+
+_CACHE: dict[tuple[str, ...], Predictor] = {}
+
+
+def _predictor_key(ctx: RunContext) -> tuple[str, ...]:
+    ckpt = ctx.files.checkpoint
+    ck = f"{ckpt}:{ckpt.stat().st_size}:{ckpt.stat().st_mtime_ns}" if ckpt else "-"
+    return (
+        sha256_file(ctx.files.model_yaml),
+        sha256_file(ctx.files.dataset_json),
+        ck,
+        str(ctx.scratch.dataset),
+    )
+
+
+def predictor_for(ctx: RunContext) -> tuple[Predictor, bool]:
+    """This process's predictor for the run's inputs, built on first use.
+
+    One predictor is kept (a model per process, not one per config seen): a different
+    model.yaml, dataset.json, checkpoint or scratch replaces it.
+
+    Returns:
+        (the predictor, whether it was built by this call).
+    """
+    key = _predictor_key(ctx)
+    if key in _CACHE:
+        return _CACHE[key], False
+    _CACHE.clear()
+    _CACHE[key] = Predictor(ctx)
+    return _CACHE[key], True
 
 
 def lightning_cli(args: list[str], run: bool, step: str, what: str) -> Any:
@@ -151,16 +278,27 @@ def check_model_classes(ctx: RunContext) -> None:
         )
 
 
-def run_inference(ctx: RunContext, partition_id: str) -> int:
+def run_inference(
+    ctx: RunContext, partition_id: str, on_windows: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """Predict every window of a partition, writing the output layer.
 
+    The model is built once per process and reused (:func:`predictor_for`).
+
+    Args:
+        ctx: the run's inputs.
+        partition_id: the partition.
+        on_windows: called with a count of windows as the writer finishes them.
+
     Returns:
-        the number of windows with a completed output layer.
+        ``{"windows": windows with a completed output layer, "setup_s": set-up seconds of
+        this call, "model_built": whether this call built the model}``.
 
     Raises:
         ProjectError: a bad checkpoint or model config.
         StepError: when prediction fails or leaves windows without output.
     """
+    t0 = time.perf_counter()
     check_model_classes(ctx)
     ckpt = ctx.files.checkpoint
     if ckpt is not None and ckpt.stat().st_size == 0:
@@ -178,14 +316,16 @@ def run_inference(ctx: RunContext, partition_id: str) -> int:
             "(run build_dataset first)",
             partition_id,
         )
-    if all(w.is_layer_completed(output.name) for w in windows):
+    todo = [w for w in windows if not w.is_layer_completed(output.name)]
+    if not todo:
         logger.info("partition %s: every window already has output; skipping", partition_id)
-        return len(windows)
-    cfg = predict_config(ctx, partition_id)
-    config_file = ctx.scratch.inputs / "predict" / f"{partition_id}.yaml"
-    with env_var(DATASET_PATH_VAR, str(ctx.scratch.dataset)), ctx.scratch.tmpdir():
+        return {"windows": len(windows), "setup_s": 0.0, "model_built": False}
+    if on_windows is not None and len(todo) < len(windows):
+        on_windows(len(windows) - len(todo))
+    with ctx.scratch.tmpdir():
         try:
-            run_lightning("predict", cfg, config_file, ckpt)
+            predictor, built = predictor_for(ctx)
+            setup_s = time.perf_counter() - t0 + predictor.predict(partition_id, names, on_windows)
         except (StepError, ProjectError):
             raise
         except Exception as e:
@@ -200,4 +340,4 @@ def run_inference(ctx: RunContext, partition_id: str) -> int:
             f"{missing[:5]}",
             partition_id,
         )
-    return len(windows)
+    return {"windows": len(windows), "setup_s": round(setup_s, 4), "model_built": built}

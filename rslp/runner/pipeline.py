@@ -22,27 +22,26 @@ later steps of that partition are marked stale.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-import multiprocessing
-import os
-import shutil
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rslp.errors import RunnerError, StepError
+from rslp.errors import StepError
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
+from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
+from rslp.runner.executors.base import Executor
 from rslp.runner.progress import Progress
-from rslp.runner.scratch import Scratch
+from rslp.runner.recorder import Recorder
+from rslp.runner.scratch import Scratch, atomic_path
 
 logger = logging.getLogger(__name__)
 
 STEPS = ("partition", "dataset", "inference", "postprocess", "combine")
-PARTITION_STEPS = ("dataset", "inference", "postprocess")
 STEP_INPUTS = {
     "partition": ("request.geojson", "partition_strategies.yaml"),
     "dataset": ("dataset.json",),
@@ -62,21 +61,6 @@ def fingerprints(input_hashes: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
-    """Remove what a step wrote for a partition, so it runs from scratch."""
-    scratch = ctx.scratch
-    if step == "dataset":
-        shutil.rmtree(scratch.dataset / "windows" / partition_id, ignore_errors=True)
-    elif step == "inference":
-        layer = ctx.output_layer.name
-        for layers in (scratch.dataset / "windows" / partition_id).glob("*/layers"):
-            for d in layers.iterdir():
-                if d.name == layer or d.name.startswith(f"{layer}."):
-                    shutil.rmtree(d, ignore_errors=True)
-    elif step == "postprocess":
-        shutil.rmtree(scratch.partition_dir(partition_id), ignore_errors=True)
-
-
 @dataclass
 class PipelineOptions:
     """What to run.
@@ -86,12 +70,14 @@ class PipelineOptions:
         partition_ids: only these partitions (default: all).
         workers: partitions processed in parallel (1: in this process).
         force: redo steps even when their state is done and current.
+        max_retries: retries of a partition whose local worker process died.
     """
 
     steps: tuple[str, ...] = STEPS
     partition_ids: list[str] | None = None
     workers: int = 1
     force: bool = False
+    max_retries: int = 3
 
 
 @dataclass
@@ -114,101 +100,21 @@ def _needs_run(rec: dict[str, Any], fp: str, force: bool) -> tuple[bool, bool]:
     return True, rec.get("fingerprint") not in (None, fp)
 
 
-def partition_worker(
-    files: ProjectFiles,
-    scratch_root: Path,
-    partition_id: str,
-    steps: tuple[str, ...],
-    fps: dict[str, str],
-    force: bool,
-    report: Callable[[str, str, bool], None] | None = None,
-) -> dict[str, bool]:
-    """Run the per-partition steps of one partition (in this or a worker process).
-
-    Returns:
-        step -> whether it ran (False: skipped as done and current).
-
-    Raises:
-        StepError: a step failed; ``sys.exit`` inside a step is turned into one too.
-    """
-    from rslp.runner import dataset, inference, postprocess
-
-    ctx = RunContext(files=files, scratch=Scratch(scratch_root))
-    actions: dict[str, Callable[[], Any]] = {
-        "dataset": lambda: dataset.build_dataset(ctx, partition_id),
-        "inference": lambda: inference.run_inference(ctx, partition_id),
-        "postprocess": lambda: [str(p) for p in postprocess.postprocess(ctx, partition_id)],
-    }
-    ran: dict[str, bool] = {}
-    upstream_ran = False
-    for step in PARTITION_STEPS:
-        if step not in steps:
-            continue
-        rec = ctx.scratch.read_manifest().get("partitions", {}).get(partition_id, {}).get(step, {})
-        run, reset = _needs_run(rec, fps[step], force)
-        if upstream_ran and not run:
-            run, reset = True, True  # its inputs were just rebuilt
-        if not run:
-            ran[step] = False
-            if report:
-                report(step, partition_id, False)
-            continue
-        if reset:
-            reset_step(ctx, partition_id, step)
-        ctx.scratch.record_step(partition_id, step, "running", fingerprint=fps[step])
-        try:
-            out = actions[step]()
-        except SystemExit as e:
-            err = StepError(step, f"exited with status {e.code}", partition_id)
-            ctx.scratch.record_step(
-                partition_id, step, "failed", fingerprint=fps[step], error=str(err)
-            )
-            raise err from None
-        except BaseException as e:
-            ctx.scratch.record_step(
-                partition_id, step, "failed", fingerprint=fps[step], error=str(e)
-            )
-            raise
-        ctx.scratch.record_step(partition_id, step, "done", fingerprint=fps[step], result=out)
-        ran[step] = upstream_ran = True
-        for later in PARTITION_STEPS[PARTITION_STEPS.index(step) + 1 :]:
-            if later not in steps:
-                ctx.scratch.record_step(partition_id, later, "stale")
-        if report:
-            report(step, partition_id, True)
-    return ran
-
-
-def _init_worker(threads: int, log_dir: str) -> None:
-    """Worker start-up: share the cores, and send its output to a log file."""
-    import torch
-
-    torch.set_num_threads(threads)
-    os.makedirs(log_dir, exist_ok=True)
-    fd = os.open(
-        os.path.join(log_dir, f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND
-    )
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    logging.basicConfig(level=logging.INFO, force=True)
-
-
-def _pool_worker(args: tuple[Any, ...]) -> tuple[str, dict[str, bool]]:
-    files, scratch_root, pid, steps, fps, force = args
-    try:
-        return pid, partition_worker(files, scratch_root, pid, steps, fps, force)
-    except SystemExit as e:  # never let a worker's sys.exit look like success
-        raise StepError("worker", f"exited with status {e.code}", pid) from None
-
-
 class Pipeline:
-    """Runs a project's steps with saved state, optionally across worker processes.
+    """Runs a project's steps with saved state, on an executor.
+
+    The driver (this object) plans each partition's steps from the manifest, hands them
+    to the executor as :class:`~rslp.runner.engine.PartitionJob` s, and alone writes the
+    manifest from the records that come back (:class:`~rslp.runner.recorder.Recorder`).
+    Combine runs here, on the driver.
 
     Args:
         files: the project's files.
         scratch: the scratch directory.
         options: what to run.
         progress: where to report progress.
+        executor: where partitions run; default: in this process for ``workers == 1``,
+            else a pool of ``options.workers`` local processes.
     """
 
     def __init__(
@@ -217,19 +123,30 @@ class Pipeline:
         scratch: Scratch,
         options: PipelineOptions,
         progress: Progress | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.files = files
         self.scratch = scratch
         self.options = options
         self.progress = progress or Progress(bars=False)
         self.ctx = RunContext(files=files, scratch=scratch)
+        self.executor = executor
+        self.stats: list[StepRecord] = []
 
     def run(self) -> PipelineResult:
-        """Run the selected steps; returns what ran, what was skipped and the results."""
+        """Run the selected steps; returns what ran, what was skipped and the results.
+
+        Raises:
+            PartitionsFailedError: partitions failed (each distinct error once).
+            StepError: the plan or combine step cannot run.
+        """
         from rslp.runner.partition import load_plan, run_partition
 
         hashes = self.scratch.snapshot_inputs(input_files(self.files))
-        self.scratch.update_manifest(inputs=hashes)
+        run_id = uuid.uuid4().hex[:12]
+        self.scratch.update_manifest(inputs=hashes, run_id=run_id)
+        with atomic_path(self.scratch.root / RUN_ID_FILE) as tmp:
+            tmp.write_text(run_id + "\n")
         fps = fingerprints(hashes)
         opts = self.options
         result = PipelineResult(partitions=[])
@@ -257,21 +174,40 @@ class Pipeline:
         if steps:
             for step in steps:
                 self.progress.start(step, sum(windows[p] for p in selected))
-            self._run_partitions(selected, steps, fps, result, windows)
+            self._run_partitions(selected, steps, fps, result, windows, run_id)
         if "combine" in opts.steps:
             result.results = self._combine(selected, fps, result)
         self.progress.close()
         return result
 
-    def _report(
-        self, result: PipelineResult, windows: dict[str, int]
-    ) -> Callable[[str, str, bool], None]:
-        def report(step: str, pid: str, ran: bool) -> None:
-            (result.ran if ran else result.skipped).setdefault(step, []).append(pid)
-            note = f"{pid} {'done' if ran else 'skipped (done)'}"
-            self.progress.advance(step, windows[pid], note)
+    def plan_jobs(
+        self, ids: list[str], steps: tuple[str, ...], fps: dict[str, str], windows: dict[str, int]
+    ) -> tuple[list[PartitionJob], dict[str, list[str]]]:
+        """Which steps of each partition run (and reset first), from the manifest.
 
-        return report
+        Returns:
+            the jobs with something to run, and step -> partitions skipped as current.
+        """
+        parts = self.scratch.read_manifest().get("partitions", {})
+        jobs: list[PartitionJob] = []
+        skipped: dict[str, list[str]] = {}
+        for pid in ids:
+            tasks: list[StepTask] = []
+            for step in steps:
+                run, reset = _needs_run(
+                    parts.get(pid, {}).get(step, {}), fps[step], self.options.force
+                )
+                if tasks and not run:
+                    run, reset = True, True  # its inputs are about to be rebuilt
+                if run:
+                    tasks.append(StepTask(step, fps[step], reset))
+                else:
+                    skipped.setdefault(step, []).append(pid)
+            if tasks:
+                jobs.append(
+                    PartitionJob(self.files, self.scratch.root, "", pid, windows[pid], tuple(tasks))
+                )
+        return jobs, skipped
 
     def _run_partitions(
         self,
@@ -280,37 +216,27 @@ class Pipeline:
         fps: dict[str, str],
         result: PipelineResult,
         windows: dict[str, int],
+        run_id: str,
     ) -> None:
-        report = self._report(result, windows)
-        workers = max(1, min(self.options.workers, len(ids)))
-        if workers == 1:
-            for pid in ids:
-                partition_worker(
-                    self.files, self.scratch.root, pid, steps, fps, self.options.force, report
-                )
-            return
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        ctx = multiprocessing.get_context("spawn")
-        args = [(self.files, self.scratch.root, pid, steps, fps, self.options.force) for pid in ids]
-        errors: list[str] = []
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(threads, str(self.scratch.logs)),
-        ) as pool:
-            futures = {pool.submit(_pool_worker, a): a[2] for a in args}
-            for fut in as_completed(futures):
-                pid = futures[fut]
-                try:
-                    _, ran = fut.result()
-                except Exception as e:  # StepError, BrokenProcessPool, ...
-                    errors.append(f"{pid}: {e}")
-                    continue
-                for step in steps:
-                    report(step, pid, ran.get(step, False))
-        if errors:
-            raise RunnerError(f"{len(errors)} partition(s) failed: " + "; ".join(errors))
+        jobs, skipped = self.plan_jobs(ids, steps, fps, windows)
+        jobs = [dataclasses.replace(j, run_id=run_id) for j in jobs]
+        for step, pids in skipped.items():
+            result.skipped[step] = pids
+            for pid in pids:
+                self.progress.advance(step, windows[pid], f"{pid} skipped (done)")
+        recorder = Recorder(self.scratch, self.progress, windows, self.options.steps)
+        if jobs:
+            workers = min(self.options.workers, len(jobs))
+            executor = self.executor or local_executor(workers, self.scratch, self.options)
+            logger.info("running %d partition(s) on %s", len(jobs), executor.describe())
+            try:
+                executor.run(jobs, recorder)
+            finally:
+                self.stats = recorder.stats
+                for step, pids in recorder.ran.items():
+                    result.ran[step] = pids
+                recorder.flush()
+        recorder.close()
 
     def _combine(self, ids: list[str], fps: dict[str, str], result: PipelineResult) -> list[Path]:
         from rslp.runner.postprocess import combine
@@ -358,3 +284,12 @@ def input_files(files: ProjectFiles) -> dict[str, Path | None]:
         "request.geojson": files.request_geojson,
         "checkpoint.ckpt": files.checkpoint,
     }
+
+
+def local_executor(workers: int, scratch: Scratch, options: PipelineOptions) -> Executor:
+    """This process for one worker, else a pool of local worker processes."""
+    from rslp.runner.executors.local import InProcessExecutor, ProcessExecutor
+
+    if workers <= 1:
+        return InProcessExecutor()
+    return ProcessExecutor(workers, str(scratch.logs), options.max_retries)

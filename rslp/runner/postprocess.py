@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,12 @@ def _relocate(paths: list[Path], staging: Path, final: Path) -> list[Path]:
     return [final / p.relative_to(staging) for p in paths]
 
 
-def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
+def postprocess(
+    ctx: RunContext, partition_id: str, on_windows: Callable[[int], None] | None = None
+) -> list[Path]:
     """Run the window stage on every window, then the partition stage.
+
+    ``on_windows`` is called with 1 as each window's stage finishes (progress).
 
     Outputs go to ``partitions/<id>/windows/`` and ``partitions/<id>/partition/``; each
     directory is built under a staging name and renamed into place when complete.
@@ -91,6 +96,8 @@ def postprocess(ctx: RunContext, partition_id: str) -> list[Path]:
             )
         result = _read_window(ctx, w, specs[w.name], requests, layer_cfg)
         window_outputs += window_stage.process_window(result, layer, staging)
+        if on_windows is not None:
+            on_windows(1)
     publish_dir(staging, win_final)
     window_outputs = _relocate(window_outputs, staging, win_final)
 

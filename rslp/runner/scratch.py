@@ -207,6 +207,25 @@ class Scratch:
             rec.update(extra)
             write_json_atomic(self.manifest_path, manifest)
 
+    def record_steps(self, updates: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Apply many step records in one atomic manifest write.
+
+        Args:
+            updates: (partition id, step, fields); fields with ``state: running`` replace
+                the step's record, others update it.
+        """
+        if not updates:
+            return
+        with self.manifest_lock():
+            manifest = self.read_manifest()
+            parts = manifest.setdefault("partitions", {})
+            for pid, step, fields in updates:
+                rec = parts.setdefault(pid, {}).setdefault(step, {})
+                if fields.get("state") == "running":
+                    rec.clear()
+                rec.update(fields)
+            write_json_atomic(self.manifest_path, manifest)
+
     def update_manifest(self, **fields: Any) -> None:
         """Set top-level manifest fields atomically."""
         with self.manifest_lock():

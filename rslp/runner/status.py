@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from rslp.runner.pipeline import PARTITION_STEPS
+from rslp.runner.engine import PARTITION_STEPS
 from rslp.runner.scratch import Scratch
 
 

@@ -1,0 +1,305 @@
+"""The step engine: what a worker does with one partition, whatever runs the worker.
+
+The driver (:class:`rslp.runner.pipeline.Pipeline`) decides, from the manifest, which
+steps of a partition run and whether each is reset first; it sends that as a
+:class:`PartitionJob`. A worker (this process, a local worker process or a Ray task)
+runs the job's steps in order with :func:`run_steps` and gives back a
+:class:`StepRecord` per step. Workers never write the manifest: they report
+:class:`Event` s (a step started, windows finished) through a reporter, and the driver
+records them. So local and Ray runs mean the same thing on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rslp.errors import RunnerError, StepError
+from rslp.project import ProjectFiles
+from rslp.runner.context import RunContext
+from rslp.runner.scratch import Scratch
+
+PARTITION_STEPS = ("dataset", "inference", "postprocess")
+RUN_ID_FILE = "run-id"
+
+
+class SharedScratchError(RunnerError):
+    """A worker cannot see the run's scratch directory (it is not on a shared filesystem).
+
+    Args:
+        root: the scratch path the worker was given.
+        host: the worker's host name.
+        what: what it could not see.
+    """
+
+    def __init__(self, root: str, host: str, what: str) -> None:
+        self._init_args = (root, host, what)
+        super().__init__(
+            f"worker on {host} cannot see the run's manifest: {what} under {root} (the scratch "
+            "directory must be a shared filesystem mounted at the same path on every node)"
+        )
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """One step of a partition as the driver planned it.
+
+    Attributes:
+        step: ``dataset``, ``inference`` or ``postprocess``.
+        fingerprint: the step's fingerprint for this run.
+        reset: remove what the step wrote before, so it runs from scratch.
+    """
+
+    step: str
+    fingerprint: str
+    reset: bool
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """The steps of one partition to run, and everything a worker needs to run them.
+
+    Attributes:
+        files: the project's files (absolute paths, visible on every node).
+        scratch_root: the scratch directory (the same path on every node).
+        run_id: the run's id; the worker checks it against ``scratch/run-id``.
+        partition_id: the partition.
+        num_windows: its planned windows.
+        tasks: the steps to run, in pipeline order.
+    """
+
+    files: ProjectFiles
+    scratch_root: Path
+    run_id: str
+    partition_id: str
+    num_windows: int
+    tasks: tuple[StepTask, ...]
+
+
+@dataclass
+class StepRecord:
+    """What a step did: the driver writes it into the manifest.
+
+    Attributes:
+        partition_id: the partition.
+        step: the step.
+        state: ``done`` or ``failed``.
+        fingerprint: the fingerprint it ran with.
+        start: ISO start time.
+        end: ISO end time.
+        result: the step's return value (JSON-able).
+        error: the error, when failed.
+        worker: ``host:pid`` of the worker that ran it.
+    """
+
+    partition_id: str
+    step: str
+    state: str
+    fingerprint: str
+    start: str
+    end: str
+    result: Any = None
+    error: RunnerError | None = None
+    worker: str = ""
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """The record as stored in the manifest (without partition and step)."""
+        out: dict[str, Any] = {
+            "state": self.state,
+            "fingerprint": self.fingerprint,
+            "start": self.start,
+            "end": self.end,
+            "worker": self.worker,
+        }
+        if self.state == "done":
+            out["result"] = self.result
+        if self.error is not None:
+            out["error"] = str(self.error)
+        return out
+
+
+@dataclass
+class Event:
+    """A worker's progress note: a step's ``start``, ``windows`` finished, or ``record``.
+
+    A ``record`` event carries a step's record as soon as it ends (the job's return
+    value repeats the records, for executors whose events may be lost).
+    """
+
+    kind: str
+    partition_id: str
+    step: str
+    fingerprint: str = ""
+    count: int = 0
+    record: StepRecord | None = None
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+Reporter = Callable[[list[Event]], None]
+
+
+class ThrottledReporter:
+    """Batches window counts so a worker sends at most one message per ``interval``.
+
+    Args:
+        send: delivers a batch of events to the driver (must not raise).
+        interval: seconds between sends of window counts.
+    """
+
+    def __init__(self, send: Reporter, interval: float = 0.5) -> None:
+        self._send = send
+        self._interval = interval
+        self._pending: dict[tuple[str, str], int] = {}
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def start(self, partition_id: str, step: str, fingerprint: str) -> None:
+        """A step starts (sent at once, after pending counts)."""
+        self.flush([Event("start", partition_id, step, fingerprint)])
+
+    def windows(self, partition_id: str, step: str, count: int) -> None:
+        """``count`` more windows of a step finished."""
+        with self._lock:
+            key = (partition_id, step)
+            self._pending[key] = self._pending.get(key, 0) + count
+            due = time.monotonic() - self._last >= self._interval
+        if due:
+            self.flush()
+
+    def flush(self, extra: list[Event] | None = None) -> None:
+        """Send pending counts (and ``extra``) now."""
+        with self._lock:
+            events = [Event("windows", p, s, count=n) for (p, s), n in self._pending.items()]
+            self._pending.clear()
+            self._last = time.monotonic()
+        events += extra or []
+        if events:
+            with contextlib.suppress(Exception):  # progress must never fail the work
+                self._send(events)
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def check_scratch(scratch_root: Path, run_id: str) -> None:
+    """Fail at once when this worker does not see the run's scratch directory.
+
+    Raises:
+        SharedScratchError: the manifest or the run id file is missing or another run's.
+    """
+    host = socket.gethostname()
+    if not (scratch_root / "manifest.json").is_file():
+        raise SharedScratchError(str(scratch_root), host, "no manifest.json")
+    try:
+        seen = (scratch_root / RUN_ID_FILE).read_text().strip()
+    except OSError:
+        seen = ""
+    if seen != run_id:
+        raise SharedScratchError(
+            str(scratch_root), host, f"{RUN_ID_FILE} is {seen or 'missing'!r}, not {run_id!r}"
+        )
+
+
+def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
+    """Remove what a step wrote for a partition, so it runs from scratch."""
+    scratch = ctx.scratch
+    if step == "dataset":
+        shutil.rmtree(scratch.dataset / "windows" / partition_id, ignore_errors=True)
+    elif step == "inference":
+        layer = ctx.output_layer.name
+        for layers in (scratch.dataset / "windows" / partition_id).glob("*/layers"):
+            for d in layers.iterdir():
+                if d.name == layer or d.name.startswith(f"{layer}."):
+                    shutil.rmtree(d, ignore_errors=True)
+    elif step == "postprocess":
+        shutil.rmtree(scratch.partition_dir(partition_id), ignore_errors=True)
+
+
+_CONTEXTS: dict[tuple[ProjectFiles, Path], RunContext] = {}
+
+
+def _context(job: PartitionJob) -> RunContext:
+    """The worker's RunContext for a job's inputs (its parsed configs are reused)."""
+    key = (job.files, job.scratch_root)
+    if key not in _CONTEXTS:
+        _CONTEXTS.clear()
+        _CONTEXTS[key] = RunContext(files=job.files, scratch=Scratch(job.scratch_root))
+    return _CONTEXTS[key]
+
+
+def _action(ctx: RunContext, job: PartitionJob, step: str, report: ThrottledReporter) -> Any:
+    from rslp.runner import dataset, inference, postprocess
+
+    pid = job.partition_id
+    if step == "dataset":
+        return dataset.build_dataset(ctx, pid)
+    if step == "inference":
+        return inference.run_inference(ctx, pid, lambda n: report.windows(pid, step, n))
+    return [
+        str(p) for p in postprocess.postprocess(ctx, pid, lambda n: report.windows(pid, step, n))
+    ]
+
+
+def run_steps(job: PartitionJob, send: Reporter, only: str | None = None) -> list[StepRecord]:
+    """Run a job's steps (or only the one named ``only``) in order; stop at a failure.
+
+    A failure is a record with state ``failed`` (never an exception), so that records of
+    the steps that did run reach the driver. ``sys.exit`` inside a step is a failure too.
+    Anything else escaping (the process dying) is the executor's business: it retries.
+
+    Returns:
+        a record per step that ran.
+    """
+    reporter = ThrottledReporter(send)
+    records: list[StepRecord] = []
+    tasks = [t for t in job.tasks if only in (None, t.step)]
+    start = datetime.now(UTC).isoformat()
+    try:
+        check_scratch(job.scratch_root, job.run_id)
+        ctx = _context(job)
+    except RunnerError as e:
+        t = tasks[0]
+        end = datetime.now(UTC).isoformat()
+        return [StepRecord(job.partition_id, t.step, "failed", t.fingerprint, start, end, error=e)]
+    for t in tasks:
+        start = datetime.now(UTC).isoformat()
+        reporter.start(job.partition_id, t.step, t.fingerprint)
+        error: RunnerError | None = None
+        result: Any = None
+        try:
+            if t.reset:
+                reset_step(ctx, job.partition_id, t.step)
+            result = _action(ctx, job, t.step, reporter)
+        except RunnerError as e:
+            error = e
+        except SystemExit as e:
+            error = StepError(t.step, f"exited with status {e.code}", job.partition_id)
+        except Exception as e:  # a library raising on bad data or config
+            error = StepError(t.step, f"{type(e).__name__}: {e}", job.partition_id)
+        rec = StepRecord(
+            job.partition_id,
+            t.step,
+            "failed" if error else "done",
+            t.fingerprint,
+            start,
+            datetime.now(UTC).isoformat(),
+            result=result,
+            error=error,
+            worker=worker_name(),
+        )
+        records.append(rec)
+        reporter.flush([Event("record", job.partition_id, t.step, record=rec)])
+        if error is not None:
+            break
+    return records

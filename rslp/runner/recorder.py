@@ -1,0 +1,121 @@
+"""The driver's side of a run: workers' events and records into the manifest and progress.
+
+Only the driver writes the manifest. Records and ``running`` marks are batched and
+written at most every ``flush_interval`` seconds (and when the run ends), so the cost of
+manifest writes grows with the run's duration, not with its number of partitions. A
+record lost to a driver killed within that interval only means the step runs again
+(resumes) next time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rslp.errors import PartitionsFailedError, RunnerError
+from rslp.runner.engine import PARTITION_STEPS, Event, StepRecord
+from rslp.runner.progress import Progress
+from rslp.runner.scratch import Scratch
+
+
+class Recorder:
+    """Receives workers' events and step records (from any executor) on the driver.
+
+    Args:
+        scratch: the run's scratch (its manifest is written here).
+        progress: where windows done / total are shown.
+        windows: planned windows per partition.
+        steps: the steps this run was asked to run (later ones are marked stale).
+        flush_interval: seconds between manifest writes.
+    """
+
+    def __init__(
+        self,
+        scratch: Scratch,
+        progress: Progress,
+        windows: dict[str, int],
+        steps: tuple[str, ...],
+        flush_interval: float = 0.5,
+    ) -> None:
+        self.scratch = scratch
+        self.progress = progress
+        self.windows = windows
+        self.steps = steps
+        self.flush_interval = flush_interval
+        self.ran: dict[str, list[str]] = {}
+        self.failures: list[tuple[str, RunnerError]] = []
+        self.stats: list[StepRecord] = []
+        self._counted: dict[tuple[str, str], int] = {}
+        self._finished: set[tuple[str, str]] = set()
+        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.RLock()
+
+    @property
+    def failed(self) -> bool:
+        """A step failed: executors start no more partitions."""
+        return bool(self.failures)
+
+    def events(self, events: list[Event]) -> None:
+        """Workers' progress: a step started, or windows of it finished."""
+        with self._lock:
+            for ev in events:
+                key = (ev.partition_id, ev.step)
+                if key in self._finished:
+                    continue  # arrived after the step's record
+                if ev.kind == "record" and ev.record is not None:
+                    self.records([ev.record])
+                elif ev.kind == "start":
+                    fields = {"state": "running", "start": ev.time, "fingerprint": ev.fingerprint}
+                    self._pending.append((ev.partition_id, ev.step, fields))
+                elif ev.kind == "windows":
+                    room = self.windows[ev.partition_id] - self._counted.get(key, 0)
+                    n = min(ev.count, room)
+                    if n > 0:
+                        self._counted[key] = self._counted.get(key, 0) + n
+                        self.progress.advance(ev.step, n, f"{ev.partition_id} (running)")
+            self._maybe_flush()
+
+    def records(self, records: list[StepRecord]) -> None:
+        """Finished steps: into the manifest, progress and the run's result (once each)."""
+        with self._lock:
+            for rec in records:
+                key = (rec.partition_id, rec.step)
+                if key in self._finished:
+                    continue  # already received as an event
+                self._finished.add(key)
+                self._pending.append((rec.partition_id, rec.step, rec.manifest_fields()))
+                if rec.error is not None:
+                    self.failures.append((rec.partition_id, rec.error))
+                    continue
+                self.stats.append(rec)
+                self.ran.setdefault(rec.step, []).append(rec.partition_id)
+                rest = self.windows[rec.partition_id] - self._counted.get(key, 0)
+                self._counted[key] = self.windows[rec.partition_id]
+                self.progress.advance(rec.step, rest, f"{rec.partition_id} done")
+                for later in PARTITION_STEPS[PARTITION_STEPS.index(rec.step) + 1 :]:
+                    if later not in self.steps:
+                        self._pending.append((rec.partition_id, later, {"state": "stale"}))
+            self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending records to the manifest now."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        self.scratch.record_steps(pending)
+
+    def close(self) -> None:
+        """Flush, then raise one error for all failures (each distinct one once).
+
+        Raises:
+            PartitionsFailedError: some partition failed.
+        """
+        self.flush()
+        if self.failures:
+            raise PartitionsFailedError(self.failures)
