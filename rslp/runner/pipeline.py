@@ -225,18 +225,17 @@ class Pipeline:
             for pid in pids:
                 self.progress.advance(step, windows[pid], f"{pid} skipped (done)")
         recorder = Recorder(self.scratch, self.progress, windows, self.options.steps)
-        if jobs:
-            workers = min(self.options.workers, len(jobs))
-            executor = self.executor or local_executor(workers, self.scratch, self.options)
-            logger.info("running %d partition(s) on %s", len(jobs), executor.describe())
-            try:
+        try:
+            if jobs:
+                workers = min(self.options.workers, len(jobs))
+                executor = self.executor or local_executor(workers, self.scratch, self.options)
+                logger.info("running %d partition(s) on %s", len(jobs), executor.describe())
                 executor.run(jobs, recorder)
-            finally:
-                self.stats = recorder.stats
-                for step, pids in recorder.ran.items():
-                    result.ran[step] = pids
-                recorder.flush()
-        recorder.close()
+        finally:
+            recorder.close()
+            self.stats = recorder.stats
+            result.ran.update(recorder.ran)
+        recorder.raise_failures()
 
     def _combine(self, ids: list[str], fps: dict[str, str], result: PipelineResult) -> list[Path]:
         from rslp.runner.postprocess import combine

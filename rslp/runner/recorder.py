@@ -51,6 +51,15 @@ class Recorder:
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self._last_flush = time.monotonic()
         self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Write what is pending every ``flush_interval`` (a step running shows soon)."""
+        while not self._stop.wait(self.flush_interval):
+            if self._pending:
+                self.flush()
 
     @property
     def failed(self) -> bool:
@@ -108,14 +117,19 @@ class Recorder:
         with self._lock:
             pending, self._pending = self._pending, []
             self._last_flush = time.monotonic()
-        self.scratch.record_steps(pending)
+            self.scratch.record_steps(pending)
 
     def close(self) -> None:
-        """Flush, then raise one error for all failures (each distinct one once).
+        """Stop the background writer and write what is pending."""
+        self._stop.set()
+        self._flusher.join()
+        self.flush()
+
+    def raise_failures(self) -> None:
+        """Raise one error for all failures (each distinct one once).
 
         Raises:
             PartitionsFailedError: some partition failed.
         """
-        self.flush()
         if self.failures:
             raise PartitionsFailedError(self.failures)
