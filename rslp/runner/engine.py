@@ -141,6 +141,7 @@ class Event:
     fingerprint: str = ""
     count: int = 0
     record: StepRecord | None = None
+    worker: str = ""
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
@@ -164,7 +165,7 @@ class ThrottledReporter:
 
     def start(self, partition_id: str, step: str, fingerprint: str) -> None:
         """A step starts (sent at once, after pending counts)."""
-        self.flush([Event("start", partition_id, step, fingerprint)])
+        self.flush([Event("start", partition_id, step, fingerprint, worker=worker_name())])
 
     def windows(self, partition_id: str, step: str, count: int) -> None:
         """``count`` more windows of a step finished."""

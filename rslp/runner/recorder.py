@@ -76,7 +76,12 @@ class Recorder:
                 if ev.kind == "record" and ev.record is not None:
                     self.records([ev.record])
                 elif ev.kind == "start":
-                    fields = {"state": "running", "start": ev.time, "fingerprint": ev.fingerprint}
+                    fields = {
+                        "state": "running",
+                        "start": ev.time,
+                        "fingerprint": ev.fingerprint,
+                        "worker": ev.worker,
+                    }
                     self._pending.append((ev.partition_id, ev.step, fields))
                 elif ev.kind == "windows":
                     room = self.windows[ev.partition_id] - self._counted.get(key, 0)

@@ -1,0 +1,97 @@
+"""The Ray executor on a real two-node cluster (loopback only, in a namespace of its own)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests import raycluster
+from tests.conftest import DEMO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+
+ESRUNNER = str(Path(sys.executable).with_name("esrunner"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _namespaces() -> None:
+    why = raycluster.can_run()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def local_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    scratch = tmp_path_factory.mktemp("local")
+    out = subprocess.run(
+        [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return scratch / "results"
+
+
+def ray_run(tmp_path: Path, project: Path, kill_during: str | None = None) -> tuple[dict, Path]:
+    scratch = tmp_path / "scratch"
+    cmd = [ESRUNNER, "run", str(project), "--scratch", str(scratch), "--executor", "ray"]
+    cmd += ["--address", raycluster.ADDRESS]
+    return raycluster.in_namespace(tmp_path / "out.json", cmd, kill_during), scratch
+
+
+def assert_same_results(ours: Path, local: Path) -> None:
+    for name in ("result.tif", "result.png"):
+        assert (ours / name).read_bytes() == (local / name).read_bytes(), name
+
+
+def test_demo_on_ray_equals_the_local_run(tmp_path: Path, local_result: Path) -> None:
+    res, scratch = ray_run(tmp_path, DEMO)
+    assert res["returncode"] == 0, res["stderr"][-3000:]
+    assert_same_results(scratch / "results", local_result)
+    manifest = json.loads((scratch / "manifest.json").read_text())
+    steps = [r for p in manifest["partitions"].values() for r in p.values()]
+    assert len(steps) == 9 and all(r["state"] == "done" for r in steps)
+    # Both nodes worked, and each worker process built the model at most once.
+    inference = [p["inference"] for p in manifest["partitions"].values()]
+    built = [r["worker"] for r in inference if r["result"]["model_built"]]
+    assert len(built) == len(set(built))
+    # The manifest means the same as a local run's: a rerun skips everything.
+    out = subprocess.run(
+        [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "skipped inference (done and current): 3 partition(s)" in out.stderr
+
+
+def test_killing_a_node_during_inference_still_gives_the_identical_result(
+    tmp_path: Path, local_result: Path
+) -> None:
+    res, scratch = ray_run(tmp_path, DEMO, kill_during="inference")
+    assert res["killed"], "never saw inference running on the second node"
+    assert res["returncode"] == 0, res["stderr"][-3000:]
+    assert_same_results(scratch / "results", local_result)
+
+
+def test_a_bad_config_fails_once_and_fast(tmp_path: Path, local_result: Path) -> None:
+    project = tmp_path / "demo"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch"))
+    model = yaml.safe_load((project / "model.yaml").read_text())
+    model["data"]["init_args"]["task"]["init_args"]["num_classes"] = "two"
+    (project / "model.yaml").write_text(yaml.safe_dump(model))
+    res, scratch = ray_run(tmp_path, project)
+    assert res["returncode"] in (1, 2), res["stderr"][-3000:]
+    errors = [ln for ln in res["stderr"].splitlines() if ln.startswith("error:")]
+    # One summary line and one line for the one distinct failure, naming its partitions.
+    assert len(errors) == 2, errors
+    assert "num_classes" in errors[1] and "3 partition(s)" in errors[1], errors
+    assert not (scratch / "results").exists()
