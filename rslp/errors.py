@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -63,9 +64,8 @@ class StepError(RunnerError):
 
 def _without_partition(err: RunnerError) -> str:
     """The error's text with its partition id left out, to group identical failures."""
-    if isinstance(err, StepError):
-        return f"[{err.step}] {err.detail}"
-    return str(err)
+    text = f"[{err.step}] {err.detail}" if isinstance(err, StepError) else str(err)
+    return re.sub(r" at 0x[0-9a-f]+", "", text)  # object addresses differ per process
 
 
 class PartitionsFailedError(RunnerError):

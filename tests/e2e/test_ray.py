@@ -91,7 +91,12 @@ def test_a_bad_config_fails_once_and_fast(tmp_path: Path, local_result: Path) ->
     res, scratch = ray_run(tmp_path, project)
     assert res["returncode"] in (1, 2), res["stderr"][-3000:]
     errors = [ln for ln in res["stderr"].splitlines() if ln.startswith("error:")]
-    # One summary line and one line for the one distinct failure, naming its partitions.
-    assert len(errors) == 2, errors
-    assert "num_classes" in errors[1] and "3 partition(s)" in errors[1], errors
+    # Reported once, naming every partition it hit, not once per partition.
+    assert len(errors) == 1, errors
+    assert "3 partition(s) failed" in errors[0] and "in 3 partition(s)" in errors[0], errors
+    assert "data.task.num_classes: Expected a <class 'int'>. Got value: two" in errors[0]
+    assert res["stderr"].count("num_classes") == 1
+    # Scheduling stopped at the failure: nothing after inference ran, no result exists.
+    manifest = json.loads((scratch / "manifest.json").read_text())
+    assert not any("postprocess" in p for p in manifest["partitions"].values())
     assert not (scratch / "results").exists()
