@@ -160,7 +160,7 @@ class ThrottledReporter:
         self._send = send
         self._interval = interval
         self._pending: dict[tuple[str, str], int] = {}
-        self._last = 0.0
+        self._last = float("-inf")  # the first count goes out at once
         self._lock = threading.Lock()
 
     def start(self, partition_id: str, step: str, fingerprint: str) -> None:

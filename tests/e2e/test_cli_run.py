@@ -191,3 +191,39 @@ def test_worker_sys_exit_is_an_error_not_a_hang(demo_copy: Path, tmp_path: Path)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 1
     assert "exited with status 7" in out.stderr
+    # One failure, identical in every partition: reported once, with its partitions.
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and out.stderr.count("exited with status 7") == 1, errors
+
+
+def test_killed_local_worker_process_is_retried_with_identical_result(
+    reference: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "rslp.cli", "run", str(DEMO), "--scratch", str(scratch)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            parts = manifest(scratch).get("partitions", {})
+        except (FileNotFoundError, json.JSONDecodeError):
+            parts = {}
+        for rec in parts.values():
+            inf = rec.get("inference", {})
+            if inf.get("state") == "running" and inf.get("worker"):
+                killed = int(inf["worker"].rsplit(":", 1)[1])
+                assert killed != proc.pid  # a worker process, not the driver
+                os.kill(killed, signal.SIGKILL)
+                break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=600)
+    assert killed is not None, "never saw inference running in a worker process"
+    assert proc.returncode == 0, err.decode()[-3000:]
+    for name in ("result.tif", "result.png"):
+        assert (scratch / "results" / name).read_bytes() == (
+            reference / "results" / name
+        ).read_bytes()

@@ -1,0 +1,84 @@
+"""The step engine's contract pieces: shared-scratch check, failure grouping, progress."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from rslp.errors import PartitionsFailedError, ProjectError, StepError
+from rslp.project import ProjectFiles
+from rslp.runner.engine import (
+    RUN_ID_FILE,
+    Event,
+    PartitionJob,
+    StepTask,
+    ThrottledReporter,
+    run_steps,
+)
+from rslp.runner.progress import Progress
+from rslp.runner.recorder import Recorder
+from rslp.runner.scratch import Scratch
+from tests.conftest import DEMO
+
+
+def job(scratch: Path, run_id: str) -> PartitionJob:
+    files = ProjectFiles.from_dir(DEMO)
+    return PartitionJob(files, scratch, run_id, "gamma", 15, (StepTask("dataset", "fp", False),))
+
+
+def test_worker_that_cannot_see_the_manifest_fails_at_once_saying_so(tmp_path: Path) -> None:
+    (rec,) = run_steps(job(tmp_path, "abc"), lambda events: None)
+    assert rec.state == "failed"
+    assert "cannot see the run's manifest" in str(rec.error) and "no manifest.json" in str(
+        rec.error
+    )
+    Scratch(tmp_path).update_manifest(run_id="other")
+    (tmp_path / RUN_ID_FILE).write_text("other\n")
+    (rec,) = run_steps(job(tmp_path, "abc"), lambda events: None)
+    assert "'other', not 'abc'" in str(rec.error) and "shared filesystem" in str(rec.error)
+    assert not (tmp_path / "dataset").exists()  # nothing was built
+    again = pickle.loads(pickle.dumps(rec.error))  # crosses process boundaries intact
+    assert str(again) == str(rec.error)
+
+
+def test_identical_failures_are_reported_once_with_their_partitions() -> None:
+    same = [(p, StepError("inference", "bad <X object at 0x7f00ab>", p)) for p in "abc"]
+    other = ("d", ProjectError("model.yaml", "no such class", "model.class_path"))
+    err = PartitionsFailedError([*same, other])
+    lines = str(err).splitlines()
+    assert lines[0].startswith("4 partition(s) failed: [inference] bad <X object>")
+    assert lines[0].endswith("(in 3 partition(s): a, b, c)")
+    assert lines[1] == "model.yaml: model.class_path: no such class (in 1 partition(s): d)"
+    assert not err.bad_input
+    assert PartitionsFailedError([other]).bad_input
+    assert str(pickle.loads(pickle.dumps(err))) == str(err)
+
+
+def test_window_counts_are_batched_and_never_exceed_the_plan(tmp_path: Path) -> None:
+    sent: list[list[Event]] = []
+    rep = ThrottledReporter(sent.append, interval=3600)
+    rep.windows("p", "inference", 2)  # first call sends (nothing sent before)
+    for _ in range(5):
+        rep.windows("p", "inference", 3)
+    assert sum(e.count for b in sent for e in b) == 2  # the rest waits for the interval
+    rep.flush()
+    assert sum(e.count for b in sent for e in b) == 17
+    lines: list[str] = []
+
+    class Stream:
+        def write(self, s: str) -> None:
+            lines.append(s)
+
+        def flush(self) -> None:
+            pass
+
+        def isatty(self) -> bool:
+            return False
+
+    progress = Progress(Stream(), bars=False)  # type: ignore[arg-type]
+    progress.start("inference", 10)
+    rec = Recorder(Scratch(tmp_path), progress, {"p": 10}, ("inference",), flush_interval=3600)
+    for batch in sent:
+        rec.events(batch)
+    rec.close()
+    assert lines[-1].startswith("[inference] 10/10 windows")
