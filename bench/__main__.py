@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ["bench.partition", "bench.mosaic", "bench.runner", "bench.lock", "bench.image"]
+BENCHMARKS = [
+    "bench.partition",
+    "bench.mosaic",
+    "bench.runner",
+    "bench.scale",
+    "bench.lock",
+    "bench.image",
+]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:
