@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from esbuild.rules.requirements import line_problem, requirement_lines
 from rslp.errors import RunnerError
-from rslp.runner.scratch import atomic_path
+from rslp.fsutil import atomic_path
 
 LOCK_NAME = "requirements.lock"
 HEADER = "# esbuild lock: generated file, do not edit; run 'esbuild lock' instead."

@@ -11,10 +11,10 @@ from rasterio.crs import CRS
 from upath import UPath
 
 from rslp.errors import ProjectError, StepError
+from rslp.fsutil import write_json_atomic
 from rslp.runner.context import RunContext
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
-from rslp.runner.scratch import write_json_atomic
 
 LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
 

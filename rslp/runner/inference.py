@@ -16,12 +16,12 @@ import yaml
 from lightning.pytorch import Callback
 
 from rslp.errors import ProjectError, StepError
+from rslp.fsutil import atomic_path, sha256_file
 from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
-from rslp.runner.scratch import atomic_path, sha256_file
 
 logger = logging.getLogger(__name__)
 DATASET_PATH_VAR = "DATASET_PATH"

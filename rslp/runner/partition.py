@@ -14,9 +14,9 @@ from typing import Any
 
 from rslp.common.partitioners.interface import OutputProjection, PartitionInterface, WindowSpec
 from rslp.errors import ProjectError, StepError
+from rslp.fsutil import fresh_dir, publish_dir, write_json_atomic
 from rslp.request import RequestFeature, load_request
 from rslp.runner.context import RunContext
-from rslp.runner.scratch import fresh_dir, publish_dir, write_json_atomic
 
 INDEX = "index.json"
 

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from rslp.errors import StepError
+from rslp.fsutil import atomic_path
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
 from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
 from rslp.runner.executors.base import Executor
 from rslp.runner.progress import Progress
 from rslp.runner.recorder import Recorder
-from rslp.runner.scratch import Scratch, atomic_path
+from rslp.runner.scratch import Scratch
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Any
 from rslp.common.partitioners.interface import WindowSpec
 from rslp.common.postprocessing.interface import VectorFeature, WindowResult
 from rslp.errors import StepError
+from rslp.fsutil import fresh_dir, publish_dir
 from rslp.request import RequestFeature, load_request
 from rslp.runner.context import RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.partition import partition_windows
-from rslp.runner.scratch import fresh_dir, publish_dir
 
 WINDOW_DIR = "windows"
 PARTITION_DIR = "partition"

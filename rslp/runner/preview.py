@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from rslp.common.partitioners.interface import WindowSpec
 from rslp.common.partitioners.projection import PixelGrid, split_antimeridian
 from rslp.common.postprocessing.geotiff import PALETTE
+from rslp.fsutil import atomic_path
 from rslp.request import RequestFeature
-from rslp.runner.scratch import atomic_path
 
 MAX_DRAWN_WINDOWS = 50_000
 

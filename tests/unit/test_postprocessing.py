@@ -111,7 +111,7 @@ def test_dataset_stage_writes_a_quicklook_with_legend(tmp_path: Path) -> None:
 
 
 def test_failed_window_stage_leaves_nothing_that_looks_finished(tmp_path: Path) -> None:
-    from rslp.runner.scratch import fresh_dir
+    from rslp.fsutil import fresh_dir
 
     final = tmp_path / "windows"
     staging = fresh_dir(final)

@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from rslp.runner.scratch import atomic_path
+from rslp.fsutil import atomic_path
 
 COORD_DECIMALS = 7  # about 1 cm: stable output, no false precision
 

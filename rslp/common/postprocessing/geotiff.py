@@ -16,7 +16,7 @@ from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling
 
-from rslp.runner.scratch import atomic_path
+from rslp.fsutil import atomic_path
 
 # Distinct colours for class ids (a colormap is written when classes are known).
 PALETTE = [

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface
-from rslp.runner.scratch import atomic_path
+from rslp.fsutil import atomic_path
 
 
 def copy_all(inputs: list[Path], out_dir: Path) -> list[Path]:

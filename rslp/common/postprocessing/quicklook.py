@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
 
 from rslp.common.postprocessing.geotiff import PALETTE
-from rslp.runner.scratch import atomic_path
+from rslp.fsutil import atomic_path
 
 NODATA_RGB = (255, 255, 255)
 
