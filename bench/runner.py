@@ -38,30 +38,30 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def raw_rslearn(tmp: Path) -> float:
-    """Windows made beforehand (not timed); then rslearn's own CLI does the work."""
-    runner = EsPredictRunner.from_project(DEMO, tmp / "raw")
+def plain_rslearn(project: Path, scratch: Path) -> tuple[float, int]:
+    """A project's planned windows through plain rslearn: seconds, windows predicted.
+
+    Windows are made beforehand (not timed); then one ``rslearn dataset
+    prepare/ingest/materialize`` and one ``rslearn model predict`` over every partition.
+    """
+    runner = EsPredictRunner.from_project(project, scratch)
     pids = runner.partition()
     for pid in pids:
         create_windows(runner.ctx, pid)
     cfg = predict_config(runner.ctx)
     cfg["data"]["init_args"]["predict_config"]["groups"] = pids
-    (tmp / "predict.yaml").write_text(yaml.safe_dump(cfg))
+    (scratch / "predict.yaml").write_text(yaml.safe_dump(cfg))
     root = str(runner.scratch.dataset)
-    env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(tmp)})
+    env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(scratch)})
     total = 0.0
     for sub in ("prepare", "ingest", "materialize"):
         total += timed(
             [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"], env
         )
-    ckpt = str(DEMO / "checkpoint.ckpt")
-    total += timed(
-        [RSLEARN, "model", "predict", "--config", str(tmp / "predict.yaml"), "--ckpt_path", ckpt],
-        env,
-    )
-    windows = list((runner.scratch.dataset / "windows").glob("*/*/layers/output"))
-    assert len(windows) == 45, f"raw rslearn predicted {len(windows)} windows"
-    return total
+    cmd = [RSLEARN, "model", "predict", "--config", str(scratch / "predict.yaml")]
+    total += timed([*cmd, "--ckpt_path", str(project / "checkpoint.ckpt")], env)
+    n = len(list((runner.scratch.dataset / "windows").glob("*/*/layers/output/completed")))
+    return total, n
 
 
 def esrunner(project: Path, scratch: Path, workers: int, request: Path | None = None) -> float:
@@ -88,7 +88,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         ours = esrunner(DEMO, tmp / "ours", 1)
-        raw = raw_rslearn(tmp)
+        raw, n = plain_rslearn(DEMO, tmp / "raw")
+        assert n == 45, f"raw rslearn predicted {n} windows"
         print("demo (45 windows, 3 partitions):")
         print(f"  esrunner run --workers 1   {ours:.1f} s")
         print(f"  raw rslearn CLI calls      {raw:.1f} s")

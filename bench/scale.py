@@ -15,7 +15,6 @@ Run: .venv/bin/python -m bench.scale [--skip-ray]
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -25,10 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.runner import DEMO, ESRUNNER, RSLEARN, timed
-from rslp.espredict_runner import EsPredictRunner
-from rslp.runner.dataset import create_windows
-from rslp.runner.inference import DATASET_PATH_VAR, predict_config
+from bench.runner import DEMO, ESRUNNER, plain_rslearn, timed
 
 REPO = Path(__file__).resolve().parents[1]
 # Inside the demo scene (8.61-8.74 E, 45.96-46.05 N): about 5.4 x 5.0 km.
@@ -66,29 +62,6 @@ def many_partitions_project(tmp: Path) -> Path:
     req = project / "prediction" / "test-request1.geojson"
     req.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     return project
-
-
-def plain_rslearn(project: Path, scratch: Path) -> tuple[float, int]:
-    """The same windows through one prepare/ingest/materialize and one predict."""
-    runner = EsPredictRunner.from_project(project, scratch)
-    pids = runner.partition()
-    for pid in pids:
-        create_windows(runner.ctx, pid)
-    cfg = predict_config(runner.ctx)
-    cfg["data"]["init_args"]["predict_config"]["groups"] = pids
-    (scratch / "predict.yaml").write_text(yaml.safe_dump(cfg))
-    root = str(runner.scratch.dataset)
-    env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(scratch)})
-    total = 0.0
-    for sub in ("prepare", "ingest", "materialize"):
-        total += timed(
-            [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"], env
-        )
-    ckpt = str(project / "checkpoint.ckpt")
-    cmd = [RSLEARN, "model", "predict", "--config", str(scratch / "predict.yaml")]
-    total += timed([*cmd, "--ckpt_path", ckpt], env)
-    n = len(list((runner.scratch.dataset / "windows").glob("*/*/layers/output/completed")))
-    return total, n
 
 
 def esrunner(project: Path, scratch: Path, *extra: str) -> float:

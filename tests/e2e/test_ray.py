@@ -26,16 +26,17 @@ def _namespaces() -> None:
         pytest.skip(why)
 
 
+def esrunner_run(scratch: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
 @pytest.fixture(scope="module")
 def local_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scratch = tmp_path_factory.mktemp("local")
-    out = subprocess.run(
-        [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), "--workers", "2"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    esrunner_run(scratch, "--workers", "2")
     return scratch / "results"
 
 
@@ -63,13 +64,7 @@ def test_demo_on_ray_equals_the_local_run(tmp_path: Path, local_result: Path) ->
     built = [r["worker"] for r in inference if r["result"]["model_built"]]
     assert len(built) == len(set(built))
     # The manifest means the same as a local run's: a rerun skips everything.
-    out = subprocess.run(
-        [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), "--workers", "1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = esrunner_run(scratch, "--workers", "1")
     assert "skipped inference (done and current): 3 partition(s)" in out.stderr
 
 
