@@ -227,12 +227,12 @@ def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
         shutil.rmtree(scratch.partition_dir(partition_id), ignore_errors=True)
 
 
-_CONTEXTS: dict[tuple[ProjectFiles, Path], RunContext] = {}
+_CONTEXTS: dict[tuple[ProjectFiles, Path, str], RunContext] = {}
 
 
 def _context(job: PartitionJob) -> RunContext:
-    """The worker's RunContext for a job's inputs (its parsed configs are reused)."""
-    key = (job.files, job.scratch_root)
+    """The worker's RunContext for a run (its parsed configs are reused within the run)."""
+    key = (job.files, job.scratch_root, job.run_id)
     if key not in _CONTEXTS:
         _CONTEXTS.clear()
         _CONTEXTS[key] = RunContext(files=job.files, scratch=Scratch(job.scratch_root))

@@ -22,7 +22,6 @@ later steps of that partition are marked stale.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import uuid
@@ -182,7 +181,12 @@ class Pipeline:
         return result
 
     def plan_jobs(
-        self, ids: list[str], steps: tuple[str, ...], fps: dict[str, str], windows: dict[str, int]
+        self,
+        ids: list[str],
+        steps: tuple[str, ...],
+        fps: dict[str, str],
+        windows: dict[str, int],
+        run_id: str,
     ) -> tuple[list[PartitionJob], dict[str, list[str]]]:
         """Which steps of each partition run (and reset first), from the manifest.
 
@@ -206,7 +210,9 @@ class Pipeline:
                     skipped.setdefault(step, []).append(pid)
             if tasks:
                 jobs.append(
-                    PartitionJob(self.files, self.scratch.root, "", pid, windows[pid], tuple(tasks))
+                    PartitionJob(
+                        self.files, self.scratch.root, run_id, pid, windows[pid], tuple(tasks)
+                    )
                 )
         return jobs, skipped
 
@@ -219,8 +225,7 @@ class Pipeline:
         windows: dict[str, int],
         run_id: str,
     ) -> None:
-        jobs, skipped = self.plan_jobs(ids, steps, fps, windows)
-        jobs = [dataclasses.replace(j, run_id=run_id) for j in jobs]
+        jobs, skipped = self.plan_jobs(ids, steps, fps, windows, run_id)
         for step, pids in skipped.items():
             result.skipped[step] = pids
             for pid in pids:

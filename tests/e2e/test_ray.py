@@ -52,10 +52,31 @@ def assert_same_results(ours: Path, local: Path) -> None:
         assert (ours / name).read_bytes() == (local / name).read_bytes(), name
 
 
+PYTHON_API = """
+import sys
+from rslp.espredict_runner import EsPredictRunner
+from rslp.runner.executors import RayExecutor
+runner = EsPredictRunner.from_project(sys.argv[1], sys.argv[2])
+print([p.name for p in runner.run(RayExecutor(sys.argv[3]))])
+"""
+
+
 def test_demo_on_ray_equals_the_local_run(tmp_path: Path, local_result: Path) -> None:
-    res, scratch = ray_run(tmp_path, DEMO)
+    scratch, api = tmp_path / "scratch", tmp_path / "api"
+    cli = [ESRUNNER, "run", str(DEMO), "--scratch", str(scratch), "--executor", "ray"]
+    cli += ["--address", raycluster.ADDRESS]
+    script = tmp_path / "both.sh"
+    script.write_text(
+        "set -e\n"
+        + " ".join(cli)
+        + f"\n{sys.executable} -c '{PYTHON_API}' {DEMO} {api} {raycluster.ADDRESS}\n"
+    )
+    res = raycluster.in_namespace(tmp_path / "out.json", ["bash", str(script)])
     assert res["returncode"] == 0, res["stderr"][-3000:]
     assert_same_results(scratch / "results", local_result)
+    # The same from Python: EsPredictRunner.run on a RayExecutor.
+    assert "['result.tif', 'result.png']" in res["stdout"]
+    assert_same_results(api / "results", local_result)
     manifest = json.loads((scratch / "manifest.json").read_text())
     steps = [r for p in manifest["partitions"].values() for r in p.values()]
     assert len(steps) == 9 and all(r["state"] == "done" for r in steps)

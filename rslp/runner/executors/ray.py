@@ -93,6 +93,8 @@ class RayExecutor(Executor):
     def _connect(self) -> Any:
         import ray
 
+        if ray.is_initialized():  # the caller's own connection (Python API): use it
+            return ray
         try:
             ray.init(
                 address=self.address,
@@ -109,11 +111,15 @@ class RayExecutor(Executor):
 
     def run(self, jobs: list[PartitionJob], sink: Sink) -> None:
         """Run the jobs as task chains; see :class:`Executor` for the contract."""
+        import ray as ray_module
+
+        ours = not ray_module.is_initialized()
         ray = self._connect()
         try:
             self._run(ray, jobs, sink)
         finally:
-            ray.shutdown()
+            if ours:
+                ray.shutdown()
 
     def _run(self, ray: Any, jobs: list[PartitionJob], sink: Sink) -> None:
         from ray.exceptions import RayError
