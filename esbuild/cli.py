@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from esbuild.diagnostics import render
+from rslp.checks.diagnostics import render
 
 
 @click.group()
@@ -48,7 +48,7 @@ def validate(project_dir: Path, fmt: str, deep: bool, allow_sources: bool) -> No
 )
 def schema(out: Path | None) -> None:
     """Write the project files' JSON Schemas (default: print their names and ids)."""
-    from esbuild import schema as schemas
+    from rslp.checks import schema as schemas
 
     if out is None:
         for name, s in schemas.generate().items():

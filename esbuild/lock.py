@@ -23,7 +23,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from esbuild.rules.requirements import line_problem, requirement_lines
+from esbuild.requirements import line_problem, requirement_lines
 from rslp.errors import RunnerError
 from rslp.fsutil import atomic_path
 
@@ -166,18 +166,27 @@ def compatible(a: SpecifierSet, b: SpecifierSet) -> bool:
     return any(a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in cands)
 
 
+def base_conflicts(inputs: LockInputs) -> list[tuple[Pin, Pin]]:
+    """(project pin, base pin) pairs no version satisfies together; nothing is resolved."""
+    base = {p.name: p for p in read_pins(inputs.repo, inputs.base)}
+    return [
+        (p, base[p.name])
+        for p in read_pins(inputs.repo, inputs.project)
+        if p.name in base and not compatible(base[p.name].specifier, p.specifier)
+    ]
+
+
+def conflict_message(project: Pin, base: Pin) -> str:
+    """Why a project pin contradicts a base pin, the base's file:line named."""
+    return (
+        f"{project.text!r} contradicts {base.file}:{base.line}: {base.text!r} "
+        f"(no {project.name} version satisfies both {project.specifier} and {base.specifier})"
+    )
+
+
 def conflicts(inputs: LockInputs) -> list[str]:
     """Project requirements that contradict a base requirement, both lines named."""
-    base = {p.name: p for p in read_pins(inputs.repo, inputs.base)}
-    out = []
-    for p in read_pins(inputs.repo, inputs.project):
-        b = base.get(p.name)
-        if b is not None and not compatible(b.specifier, p.specifier):
-            out.append(
-                f"{p.file}:{p.line}: {p.text!r} contradicts {b.file}:{b.line}: {b.text!r} "
-                f"(no {p.name} version satisfies both {p.specifier} and {b.specifier})"
-            )
-    return out
+    return [f"{p.file}:{p.line}: {conflict_message(p, b)}" for p, b in base_conflicts(inputs)]
 
 
 def policy(inputs: LockInputs, allow_sources: bool) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from rslp.checks.project import DEFAULT_MAX_WINDOWS
 from rslp.errors import PartitionsFailedError, ProjectError, RunnerError
 
 EXIT_STEP_FAILED = 1
@@ -38,7 +39,8 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except ProjectError as e:
-        click.echo(f"error: {e}", err=True)
+        for line in str(e).splitlines():
+            click.echo(f"error: {line}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except PartitionsFailedError as e:
         for line in str(e).splitlines():
@@ -198,6 +200,13 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Retries of a partition whose worker process or node died.",
 )
+@click.option(
+    "--max-windows",
+    type=int,
+    default=DEFAULT_MAX_WINDOWS,
+    show_default=True,
+    help="Refuse a plan of more windows (checked from bounds before partitioning).",
+)
 @click.option("--local", is_flag=True, hidden=True, help="Accepted for the seed's spelling.")
 def run(
     project_dir: Path | None,
@@ -210,6 +219,7 @@ def run(
     cpus_per_worker: float,
     gpus_per_worker: float | None,
     max_retries: int,
+    max_windows: int,
     local: bool,
     **given: Path | None,
 ) -> None:
@@ -231,14 +241,17 @@ def run(
             workers=workers if workers is not None else (os.cpu_count() or 1),
             force=force,
             max_retries=max_retries,
+            max_windows=max_windows,
         )
         runner: Executor | None = None
         if executor == "ray":
             if workers is not None:
                 raise click.UsageError("--workers is for --executor local (Ray uses its CPUs)")
             runner = RayExecutor(address, cpus_per_worker, gpus_per_worker, max_retries)
+        pipeline = Pipeline(files, scratch, options, Progress(), runner)
+        pipeline.preflight()  # before the lock: a broken project leaves only logs
         with ScratchLock(scratch.root):
-            result = Pipeline(files, scratch, options, Progress(), runner).run()
+            result = pipeline.run()
     for step, pids in result.skipped.items():
         what = "" if step == "combine" else f": {len(pids)} partition(s)"
         click.echo(f"skipped {step} (done and current){what}", err=True)
@@ -273,12 +286,14 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
     Prints partitions, windows, covered area and time ranges, and writes
     plan/windows.geojson (lon/lat) and plan/preview.png in the scratch directory.
     """
+    from rslp.checks.preflight import preflight
     from rslp.runner.context import RunContext
     from rslp.runner.preview import preview_plan
     from rslp.runner.scratch import Scratch
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
+        preflight(files)
         report = preview_plan(RunContext(files=files, scratch=Scratch(scratch_dir)))
     click.echo(report.table())
     click.echo(f"windows: {report.geojson}")

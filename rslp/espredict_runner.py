@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rslp.checks.preflight import preflight
 from rslp.project import ProjectFiles
 from rslp.runner import dataset as dataset_step
 from rslp.runner import inference as inference_step
@@ -77,6 +78,7 @@ class EsPredictRunner:
         )
         self.scratch = Scratch(Path(scratch_path))
         self.ctx = RunContext(files=files, scratch=self.scratch)
+        self.checked = False
 
     @classmethod
     def from_project(
@@ -94,8 +96,20 @@ class EsPredictRunner:
             checkpoint_path=f.checkpoint,
         )
 
+    def preflight(self) -> None:
+        """Check the project's files (once per runner; every step calls it first).
+
+        Raises:
+            PreflightError: every error found, each naming file, line and key path;
+                nothing was written to scratch.
+        """
+        if not self.checked:
+            preflight(self.ctx.files)
+            self.checked = True
+
     def _snapshot(self) -> dict[str, str]:
-        """Copy and hash the inputs; returns each step's fingerprint."""
+        """Check, then copy and hash the inputs; returns each step's fingerprint."""
+        self.preflight()
         hashes = self.scratch.snapshot_inputs(input_files(self.ctx.files))
         self.scratch.update_manifest(inputs=hashes)
         return fingerprints(hashes)
@@ -140,6 +154,7 @@ class EsPredictRunner:
         Returns:
             the final artifacts under ``<scratch>/results``.
         """
+        self.preflight()
         outs = postprocess_step.combine(self.ctx, list(partition_ids))
         self.scratch.update_manifest(results=[str(p) for p in outs])
         return outs
@@ -170,6 +185,7 @@ class EsPredictRunner:
         """
         options = PipelineOptions(steps=steps, partition_ids=partition_ids, force=force)
         pipeline = Pipeline(self.ctx.files, self.scratch, options, executor=executor)
+        pipeline.checked = self.checked
         return pipeline.run().results
 
     def _run(self, step: str, partition_id: str, fn: object) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from rasterio.crs import CRS
+from rslearn.template_params import substitute_env_vars_in_string
 from upath import UPath
 
 from rslp.errors import ProjectError, StepError
@@ -37,6 +39,14 @@ def _link_tree(src_dir: Path, dst_dir: Path) -> None:
         link.symlink_to(path)
 
 
+_ENV_VAR = re.compile(r"\$\{([^}]+)\}")
+
+
+def unset_env_vars(text: str) -> list[str]:
+    """The ``${VAR}`` names in ``text`` that are not set (rslearn would read them as '')."""
+    return [m.group(1) for m in _ENV_VAR.finditer(text) if not os.environ.get(m.group(1))]
+
+
 def local_files_source(layer: Any, project_dir: Path) -> tuple[dict[str, Any], Path] | None:
     """For a LocalFiles layer reading a local directory: its arguments and that directory.
 
@@ -56,7 +66,10 @@ def local_files_source(layer: Any, project_dir: Path) -> tuple[dict[str, Any], P
     if not isinstance(args, dict):
         return None
     src = args.get("src_dir")
-    if not isinstance(src, str) or "://" in src:
+    if not isinstance(src, str):
+        return None
+    src = substitute_env_vars_in_string(src)  # as rslearn reads dataset configs
+    if "://" in src:
         return None
     return args, (Path(src) if Path(src).is_absolute() else project_dir / src)
 
@@ -77,7 +90,7 @@ def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
             continue
         args, src_path = found
         src = args["src_dir"]
-        if not src_path.is_dir():
+        if unset_env_vars(src) or not src_path.is_dir():
             raise ProjectError(
                 ctx.files.dataset_json,
                 f"LocalFiles src_dir {src!r} is not a directory ({src_path})",

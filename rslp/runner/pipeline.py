@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rslp.checks.project import DEFAULT_MAX_WINDOWS
 from rslp.errors import StepError
 from rslp.fsutil import atomic_path
 from rslp.project import ProjectFiles
@@ -71,6 +72,7 @@ class PipelineOptions:
         workers: partitions processed in parallel (1: in this process).
         force: redo steps even when their state is done and current.
         max_retries: retries of a partition whose local worker process died.
+        max_windows: the most windows a plan may make (checked before partitioning).
     """
 
     steps: tuple[str, ...] = STEPS
@@ -78,6 +80,7 @@ class PipelineOptions:
     workers: int = 1
     force: bool = False
     max_retries: int = 3
+    max_windows: int = DEFAULT_MAX_WINDOWS
 
 
 @dataclass
@@ -132,16 +135,31 @@ class Pipeline:
         self.ctx = RunContext(files=files, scratch=scratch)
         self.executor = executor
         self.stats: list[StepRecord] = []
+        self.checked = False
+
+    def preflight(self) -> None:
+        """Check the project's files before anything is written (once per pipeline).
+
+        Raises:
+            PreflightError: every error found, each naming file, line and key path.
+        """
+        from rslp.checks.preflight import preflight
+
+        if not self.checked:
+            preflight(self.files, self.options.max_windows)
+            self.checked = True
 
     def run(self) -> PipelineResult:
         """Run the selected steps; returns what ran, what was skipped and the results.
 
         Raises:
+            PreflightError: the project's files have errors (nothing was written).
             PartitionsFailedError: partitions failed (each distinct error once).
             StepError: the plan or combine step cannot run.
         """
         from rslp.runner.partition import load_plan, run_partition
 
+        self.preflight()
         hashes = self.scratch.snapshot_inputs(input_files(self.files))
         run_id = uuid.uuid4().hex[:12]
         self.scratch.update_manifest(inputs=hashes, run_id=run_id)

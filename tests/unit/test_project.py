@@ -87,20 +87,25 @@ def test_feature_without_times_is_refused(demo_copy: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(not SEED_SAMPLE.exists(), reason="the seed sample is not beside the checkout")
-def test_seed_sample_loads_until_its_cloud_source_and_foreign_model(tmp_path: Path) -> None:
+def test_seed_sample_fails_preflight_naming_its_known_problems(tmp_path: Path) -> None:
+    from rslp.checks.preflight import PreflightError
+    from rslp.runner.partition import run_partition
+
     project = tmp_path / "sample"
     shutil.copytree(SEED_SAMPLE, project)
-    runner = EsPredictRunner.from_project(project, tmp_path / "scratch")
-    ids = runner.partition()
-    assert len(ids) == 2  # FixedWindowPartitioner at the large level: one per feature
-    ctx = runner.ctx
+    scratch = tmp_path / "scratch"
+    runner = EsPredictRunner.from_project(project, scratch)
+    with pytest.raises(PreflightError) as e:
+        runner.partition()
+    text = str(e.value)
+    assert "planetary_computer" in text and "layers.sentinel2_l2a_mo01.data_source.name" in text
+    assert "rslp.helios.model.Helios" in text and "encoder[0].class_path" in text
+    assert "checkpoint.ckpt: checkpoint file is empty" in text
+    assert not scratch.exists()  # nothing written before the checks pass
+    # Its strategies themselves load and partition (one partition per feature).
+    assert len(run_partition(runner.ctx)) == 2
     assert [
-        type(ctx.postprocessor(k)).__name__
+        type(runner.ctx.postprocessor(k)).__name__
         for k in ("strategy_small", "strategy_medium", "strategy_large")
     ] == ["NoopRaster"] * 3
-    with pytest.raises(Exception) as e:
-        runner.build_dataset(ids[0])
-    assert "planetary_computer" in str(e.value)
-    with pytest.raises(ProjectError) as e2:
-        runner.run_inference(ids[0])
-    assert "rslp.helios.model.Helios" in str(e2.value) and "encoder[0].class_path" in str(e2.value)
+

@@ -12,6 +12,7 @@ from rslp.common.partitioners.interface import (
     OutputProjection,
     Partition,
     PartitionInterface,
+    WindowEstimate,
     WindowSpec,
     apply_limit,
 )
@@ -49,6 +50,17 @@ class FixedWindowPartitioner(PartitionInterface):
     def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
         """One partition per feature."""
         return [Partition(id=f.id, features=[f]) for f in features]
+
+    def estimate_partitions(self, features: list[RequestFeature]) -> int:
+        """One per feature."""
+        return len(features)
+
+    def estimate_windows(
+        self, features: list[RequestFeature], projection: OutputProjection
+    ) -> WindowEstimate:
+        """One window per part of each feature."""
+        n = sum(len(_parts(f.geometry)) for f in features)
+        return WindowEstimate(n, int(self.window_size), "window_size")
 
     def partition_windows(
         self, partition: Partition, projection: OutputProjection

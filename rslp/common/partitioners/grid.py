@@ -14,8 +14,10 @@ from rslp.common.partitioners.interface import (
     OutputProjection,
     Partition,
     PartitionInterface,
+    WindowEstimate,
     WindowSpec,
     apply_limit,
+    pixel_bounds,
 )
 from rslp.common.partitioners.projection import split_antimeridian, unwrap
 from rslp.request import RequestFeature
@@ -103,14 +105,44 @@ class GridPartitioner(PartitionInterface):
             for (ix, iy), fs in sorted(cells.items())
         ]
 
+    def estimate_partitions(self, features: list[RequestFeature]) -> int:
+        """Cells of each feature's bounding box (both sides of the antimeridian)."""
+        size = float(self.grid_size)
+        total = 0
+        for f in features:
+            for part in getattr(split_antimeridian(f.geometry), "geoms", None) or [
+                split_antimeridian(f.geometry)
+            ]:
+                x0, y0, x1, y1 = part.bounds
+                nx = math.floor(x1 / size) - math.floor(x0 / size) + 1
+                ny = math.floor(y1 / size) - math.floor(y0 / size) + 1
+                total += nx * ny
+        return total
+
+    def _pixels(self) -> int:
+        g = int(self.grid_size)
+        if g != self.grid_size:
+            raise ValueError(f"small-level grid_size is in whole pixels, got {self.grid_size}")
+        return g
+
+    def estimate_windows(
+        self, features: list[RequestFeature], projection: OutputProjection
+    ) -> WindowEstimate:
+        """Grid cells over each feature's bounding box."""
+        g = self._pixels()
+        total = 0
+        for f in features:
+            c0, r0, c1, r1 = pixel_bounds(f, projection)
+            total += (math.floor((c1 - 1) / g) - math.floor(c0 / g) + 1) * (
+                math.floor((r1 - 1) / g) - math.floor(r0 / g) + 1
+            )
+        return WindowEstimate(total, g, "grid_size")
+
     def partition_windows(
         self, partition: Partition, projection: OutputProjection
     ) -> Iterator[WindowSpec]:
         """Pixel-grid cells that intersect each feature's geometry."""
-        g = int(self.grid_size)
-        if g != self.grid_size:
-            raise ValueError(f"small-level grid_size is in whole pixels, got {self.grid_size}")
-        return apply_limit(self._windows(partition, projection, g), self.limit)
+        return apply_limit(self._windows(partition, projection, self._pixels()), self.limit)
 
     def _windows(
         self, partition: Partition, projection: OutputProjection, g: int

@@ -38,6 +38,7 @@ from shapely.geometry.base import BaseGeometry
 from rslp.common.partitioners.projection import (
     PixelBounds,
     PixelGrid,
+    bounds_of,
     crs_tag,
     lonlat_to_pixels,
     unwrap,
@@ -242,8 +243,51 @@ class FeatureFrame:
                 yield self.window(b)
 
 
+@dataclass(frozen=True)
+class WindowEstimate:
+    """What a small-level partitioner will make, known from bounds and sizes alone.
+
+    Attributes:
+        windows: at most this many windows (an upper bound).
+        max_side: the largest window side, in pixels.
+        size_arg: the ``init_args`` key that sets the window size, if any (for messages).
+    """
+
+    windows: int
+    max_side: int
+    size_arg: str | None = None
+
+
+def pixel_bounds(feature: RequestFeature, projection: OutputProjection) -> PixelBounds:
+    """The pixel bounds of a feature's bounding box on its grid (nothing enumerated)."""
+    frame = FeatureFrame(feature, projection)
+    return bounds_of(frame.pixels(shapely.box(*unwrap(feature.geometry).bounds)))
+
+
 class PartitionInterface(ABC):
-    """Splits a request into partitions (large level) and partitions into windows (small)."""
+    """Splits a request into partitions (large level) and partitions into windows (small).
+
+    Besides the two splitting methods, a partitioner may say how much it will make before
+    it makes anything (:meth:`estimate_partitions`, :meth:`estimate_windows`), from bounds
+    and sizes alone; the run's preflight refuses a plan that is too large in a second.
+    A custom partitioner that does not override them is simply not checked.
+    """
+
+    def estimate_partitions(self, features: list[RequestFeature]) -> int | None:
+        """At most how many partitions :meth:`partition_request` makes (None: unknown).
+
+        Must not enumerate: bounds and sizes only, so it is fast for any request.
+        """
+        return None
+
+    def estimate_windows(
+        self, features: list[RequestFeature], projection: OutputProjection
+    ) -> WindowEstimate | None:
+        """At most how many windows, and how large, the small level makes (None: unknown).
+
+        Must not enumerate. Raises ValueError for arguments the small level rejects.
+        """
+        return None
 
     @abstractmethod
     def partition_request(self, features: list[RequestFeature]) -> list[Partition]:

@@ -9,8 +9,10 @@ from rslp.common.partitioners.interface import (
     OutputProjection,
     Partition,
     PartitionInterface,
+    WindowEstimate,
     WindowSpec,
     apply_limit,
+    pixel_bounds,
     request_digest,
 )
 from rslp.common.partitioners.projection import bounds_of
@@ -34,6 +36,20 @@ class NoopPartitioner(PartitionInterface):
     def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
         """One partition holding every feature."""
         return [Partition(id=f"all-{request_digest(features)}", features=list(features))]
+
+    def estimate_partitions(self, features: list[RequestFeature]) -> int:
+        """One."""
+        return 1
+
+    def estimate_windows(
+        self, features: list[RequestFeature], projection: OutputProjection
+    ) -> WindowEstimate:
+        """One window per feature, as large as the feature's bounds."""
+        side = 0
+        for f in features:
+            c0, r0, c1, r1 = pixel_bounds(f, projection)
+            side = max(side, c1 - c0, r1 - r0)
+        return WindowEstimate(len(features), side)
 
     def partition_windows(
         self, partition: Partition, projection: OutputProjection

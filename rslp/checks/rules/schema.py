@@ -6,10 +6,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.documents import Document
-from esbuild.rules.context import ProjectDocs
-from esbuild.schema import SCHEMA_FILES, shipped
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document
+from rslp.checks.project import ProjectDocs
+from rslp.checks.schema import SCHEMA_FILES, shipped
 
 
 def _errors(doc: Document, schema: dict[str, Any]) -> list[Diagnostic]:

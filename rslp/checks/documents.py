@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from esbuild.diagnostics import Diagnostic
+from rslp.checks.diagnostics import Diagnostic
 from rslp.plugins import key_str
 
 KeyPath = tuple[str | int, ...]

@@ -2,7 +2,7 @@
 
 ``dataset.json`` uses rslearn's own ``DatasetConfig`` model; the strategy files, model.yaml
 and the prediction request use :mod:`rslp.config`. The generated schemas are shipped in
-``esbuild/schemas/`` and validation runs them with ``jsonschema`` (Draft 2020-12), so CI checks
+``rslp/checks/schemas/`` and validation runs them with ``jsonschema`` (Draft 2020-12), so CI checks
 exactly what an editor shows.
 """
 
@@ -101,5 +101,5 @@ def write(out_dir: Path) -> list[Path]:
 @cache
 def shipped(name: str) -> dict[str, Any]:
     """A schema as shipped in the package."""
-    text = resources.files("esbuild").joinpath("schemas", name).read_text()
+    text = resources.files("rslp.checks").joinpath("schemas", name).read_text()
     return dict(json.loads(text))

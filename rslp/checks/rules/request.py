@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,9 +10,9 @@ import shapely
 import shapely.geometry
 import shapely.validation
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.documents import Document, KeyPath
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document, KeyPath
+from rslp.checks.project import ProjectDocs
 
 PAIRS = (("es_start_time", "es_end_time"), ("oe_start_time", "oe_end_time"))
 
@@ -24,6 +25,84 @@ def _time(v: Any) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _position_problem(pos: Any) -> str | None:
+    if not isinstance(pos, list) or not 2 <= len(pos) <= 3:
+        return f"a position is [longitude, latitude] (optionally altitude), got {pos!r}"
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos):
+        return f"position {pos!r} holds a value that is not a number"
+    if not all(math.isfinite(v) for v in pos):
+        return f"position {pos!r} is not finite"
+    lon, lat = pos[0], pos[1]
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return f"position {pos!r} is not lon/lat in range (longitude -180..180, latitude -90..90)"
+    return None
+
+
+def _positions(coords: Any, key: KeyPath, least: int) -> tuple[KeyPath, str] | None:
+    if not isinstance(coords, list):
+        return key, f"expected a list of positions, got {coords!r}"
+    if len(coords) < least:
+        return key, f"{len(coords)} position(s), at least {least} needed"
+    for j, pos in enumerate(coords):
+        msg = _position_problem(pos)
+        if msg:
+            return (*key, j), msg
+    return None
+
+
+def _ring(coords: Any, key: KeyPath) -> tuple[KeyPath, str] | None:
+    if isinstance(coords, list) and len(coords) < 4:
+        return key, f"a linear ring needs at least 4 positions (closed), got {len(coords)}"
+    found = _positions(coords, key, 4)
+    if found is None and coords[0] != coords[-1]:
+        return key, f"ring is not closed: it starts at {coords[0]} and ends at {coords[-1]}"
+    return found
+
+
+def _polygon(coords: Any, key: KeyPath) -> tuple[KeyPath, str] | None:
+    if not isinstance(coords, list) or not coords:
+        return key, "a polygon is a non-empty list of linear rings"
+    for r, ring in enumerate(coords):
+        found = _ring(ring, (*key, r))
+        if found:
+            return found
+    return None
+
+
+def raw_geometry_problem(geom: Any, key: KeyPath) -> tuple[KeyPath, str] | None:
+    """RFC 7946 on the coordinates as written, before shapely normalises anything.
+
+    Positions of 2-3 finite numbers in lon/lat range; LineStrings of >= 2 positions;
+    polygon rings closed with >= 4 positions.
+
+    Returns:
+        (key path, message) of the first problem, or None.
+    """
+    if not isinstance(geom, dict):
+        return key, f"expected a geometry object, got {geom!r}"
+    kind, coords = geom.get("type"), geom.get("coordinates")
+    ckey: KeyPath = (*key, "coordinates")
+    if kind == "Point":
+        msg = _position_problem(coords)
+        return (ckey, msg) if msg else None
+    if kind in ("MultiPoint", "LineString"):
+        return _positions(coords, ckey, 1 if kind == "MultiPoint" else 2)
+    if kind == "Polygon":
+        return _polygon(coords, ckey)
+    if not isinstance(coords, list):
+        return ckey, f"expected a list, got {coords!r}"
+    for i, part in enumerate(coords):
+        if kind == "MultiLineString":
+            found = _positions(part, (*ckey, i), 2)
+        elif kind == "MultiPolygon":
+            found = _polygon(part, (*ckey, i))
+        else:
+            return (*key, "type"), f"not an RFC 7946 geometry type for a request: {kind!r}"
+        if found:
+            return found
+    return None
 
 
 def _check_feature(
@@ -77,6 +156,12 @@ def _check_feature(
             )
         seen.setdefault(fid, i)
     geom_json = feat.get("geometry")
+    raw = raw_geometry_problem(geom_json, (*key, "geometry"))
+    if raw is not None:
+        out.append(
+            doc.diag(raw[1], raw[0], hint="RFC 7946: closed rings, lon/lat numbers", rule="request")
+        )
+        return out
     try:
         geom = shapely.geometry.shape(geom_json)
     except Exception as e:  # shapely raises several types for malformed coordinates

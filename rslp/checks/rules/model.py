@@ -10,8 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.project import ProjectDocs
 
 PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Z][A-Z0-9_]*)\}")
 PARSER_KEY = re.compile(r'(?:Parser key|key) "([\w.\[\]]+)"')
@@ -107,10 +107,12 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
 
 
 def check_checkpoint(project: ProjectDocs) -> list[Diagnostic]:
-    """The checkpoint is not empty; with ``deep``, its weights load into the model."""
+    """The checkpoint is a non-empty PyTorch file (its first bytes; nothing is loaded)."""
     ckpt = project.checkpoint
     if ckpt is None:
         return []
+    if not ckpt.is_file():
+        return [Diagnostic(ckpt, "checkpoint file does not exist", rule="checkpoint")]
     if ckpt.stat().st_size == 0:
         return [
             Diagnostic(
@@ -131,43 +133,30 @@ def check_checkpoint(project: ProjectDocs) -> list[Diagnostic]:
                 rule="checkpoint",
             )
         ]
-    if not project.deep:
-        return []
-    import torch
+    return []
 
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a corrupt file
-        return [
-            Diagnostic(
-                ckpt, f"checkpoint does not load: {type(e).__name__}: {e}", rule="checkpoint"
-            )
-        ]
-    cli = getattr(project, "model_cli", None)
-    if cli is None:
-        return []  # model.yaml did not parse; already reported
-    weights = state.get("state_dict", state) if isinstance(state, dict) else {}
-    own = cli.model.state_dict()
-    missing = sorted(k for k in own if k not in weights)
-    unexpected = sorted(k for k in weights if k not in own)
-    shapes = [
-        f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in weights.items()
-        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing weights {missing[:5]}")
-    if unexpected:
-        problems.append(f"unexpected weights {unexpected[:5]}")
-    if shapes:
-        problems.append(f"shape mismatches {shapes[:5]}")
-    if not problems:
+
+def check_checkpoint_fits(project: ProjectDocs) -> list[Diagnostic]:
+    """With ``deep``: the checkpoint's weights load into the model model.yaml builds."""
+    from rslp.checks.checkpoint import load_state_dict, mismatch
+
+    ckpt = project.checkpoint
+    cli = project.model_cli
+    if not project.deep or ckpt is None or cli is None:
+        return []  # no checkpoint, or model.yaml did not parse (already reported)
+    if any(d.file == ckpt and d.severity == "error" for d in project.found):
         return []
+    weights, err = load_state_dict(ckpt)
+    if err is not None:
+        return [Diagnostic(ckpt, err, rule="checkpoint")]
+    problem = mismatch(cli.model.state_dict(), weights)  # type: ignore[attr-defined]
+    if problem is None:
+        return []
+    mdoc = project.docs["model.yaml"]
     return [
         Diagnostic(
             ckpt,
-            "checkpoint does not fit model.yaml: " + "; ".join(problems),
+            f"checkpoint does not fit {mdoc.path.name}: {problem}",
             hint="train with this model.yaml, or fix the architecture",
             rule="checkpoint",
         )

@@ -1,4 +1,8 @@
-"""Rule: requirements.txt parses, and does not change where packages come from."""
+"""Rules on requirements.txt: it parses, keeps the package source, and fits the base.
+
+A requirement that contradicts the base requirements is found with the lock's own
+conflict check, without resolving anything.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.project import ProjectDocs
 
 # Options that change where packages come from (or pull in other files).
 SOURCE_OPTIONS = (
@@ -84,3 +88,22 @@ def check_requirements(project: ProjectDocs) -> list[Diagnostic]:
         )
         out.append(Diagnostic(path, msg, line=n, hint=hint, rule="requirements"))
     return out
+
+
+def check_requirement_conflicts(project: ProjectDocs) -> list[Diagnostic]:
+    """A requirement no version of which also satisfies the base's pin (e.g. ``torch<2``)."""
+    from esbuild import lock
+
+    if project.requirements is None:
+        return []
+    inputs = lock.lock_inputs(project.root)
+    return [
+        Diagnostic(
+            project.requirements,
+            lock.conflict_message(p, b),
+            line=p.line,
+            hint="the base pins it for every project image; drop or widen the requirement",
+            rule="requirements",
+        )
+        for p, b in lock.base_conflicts(inputs)
+    ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.documents import Document, KeyPath
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document, KeyPath
+from rslp.checks.project import ProjectDocs
 from rslp.plugins import ClassPathError, binding_problems, class_nodes, load_class
 
 # Arguments that something other than the config supplies.

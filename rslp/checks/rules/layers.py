@@ -7,11 +7,13 @@ from typing import Any
 
 import rasterio
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.documents import KeyPath
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import KeyPath
+from rslp.checks.project import ProjectDocs
 from rslp.runner.context import find_writer
-from rslp.runner.dataset import local_files_source
+from rslp.runner.dataset import local_files_source, unset_env_vars
+
+MAX_FILES_OPENED = 64  # band counts are compared on the first files by name
 
 # Task class name -> the layer type its predictions are written as.
 TASK_LAYER_TYPE = {
@@ -121,7 +123,23 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
             continue
         args, src_dir = found
         src = args["src_dir"]
-        key: KeyPath = ("layers", lname, "data_source", "init_args", "src_dir")
+        ds = layer["data_source"]
+        key: KeyPath = ("layers", lname, "data_source")
+        key += ("init_args", "src_dir") if "class_path" in ds else ("src_dir",)
+        # Imagery is rarely in a checkout: only the run needs it (validate warns).
+        severity = "error" if project.for_run else "warning"
+        unset = unset_env_vars(src)
+        if unset:
+            out.append(
+                ddoc.diag(
+                    f"src_dir {src!r} names environment variable(s) {unset} that are not set",
+                    key,
+                    hint="set them where the run happens (rslearn reads an unset one as '')",
+                    rule="local_files",
+                    severity=severity,
+                )
+            )
+            continue
         if not src_dir.is_dir():
             out.append(
                 ddoc.diag(
@@ -129,6 +147,7 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
                     key,
                     hint="relative paths are relative to the project directory",
                     rule="local_files",
+                    severity=severity,
                 )
             )
             continue
@@ -136,7 +155,7 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
             continue
         files = sorted(
             p for p in src_dir.rglob("*.*") if p.is_file() and not p.name.endswith(".json")
-        )
+        )[:MAX_FILES_OPENED]
         if not files:
             out.append(ddoc.diag(f"src_dir {src!r} holds no files", key, rule="local_files"))
             continue

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from esbuild.diagnostics import Diagnostic
-from esbuild.documents import Document
-from esbuild.rules.context import ProjectDocs
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document
+from rslp.checks.project import ProjectDocs
 
 
 def _already_reported(project: ProjectDocs, doc: Document) -> bool:

@@ -1,0 +1,59 @@
+"""Preflight: every check a run can make before it builds a window or reads any data.
+
+``esrunner run``, ``esrunner plan`` and each :class:`~rslp.espredict_runner.EsPredictRunner`
+step call :func:`preflight` first. It runs :data:`~rslp.checks.rules.PREFLIGHT_RULES` (the
+same rules ``esbuild validate`` runs) on the run's files, with data directories required, and
+raises one :class:`PreflightError` listing every error: a broken config fails in seconds,
+naming file, line and key path, and leaves nothing in scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.project import DEFAULT_MAX_WINDOWS, ProjectDocs
+from rslp.checks.rules import PREFLIGHT_RULES, run_rules
+from rslp.errors import ProjectError
+from rslp.project import ProjectFiles
+
+logger = logging.getLogger(__name__)
+
+
+class PreflightError(ProjectError):
+    """The project's files have errors; each diagnostic is one line of the message.
+
+    Args:
+        diagnostics: the errors (at least one).
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        first = diagnostics[0]
+        super().__init__(first.file, first.message, first.key, first.hint)
+        self.diagnostics = diagnostics
+        self._init_args = (diagnostics,)
+        self.args = ("\n".join(d.text() for d in diagnostics),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> list[Diagnostic]:
+    """Check a run's files; returns the warnings.
+
+    Args:
+        files: the run's files.
+        max_windows: the most windows the plan may make.
+
+    Raises:
+        PreflightError: listing every error found.
+    """
+    project, _ = ProjectDocs.from_files(files, max_windows)
+    found = run_rules(project, PREFLIGHT_RULES)
+    errors = [d for d in found if d.severity == "error"]
+    if errors:
+        raise PreflightError(errors)
+    warnings = [d for d in found if d.severity != "error"]
+    for d in warnings:
+        logger.warning("%s", d.text())
+    return warnings

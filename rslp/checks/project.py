@@ -1,0 +1,110 @@
+"""What every rule reads: the project's parsed documents and the check options.
+
+Both front doors build a :class:`ProjectDocs`: ``esbuild validate`` from a project directory
+(every request in it), the runner's preflight from the files of one run
+(:meth:`ProjectDocs.from_files`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document, load_document
+from rslp.project import ProjectFiles
+
+# Role of each config file (the name rules look it up by) -> ProjectFiles attribute.
+ROLES = {
+    "dataset.json": "dataset_json",
+    "model.yaml": "model_yaml",
+    "partition_strategies.yaml": "partition_strategies_yaml",
+    "postprocessing_strategies.yaml": "postprocessing_strategies_yaml",
+}
+DEFAULT_MAX_WINDOWS = 10_000_000
+
+
+@dataclass
+class ProjectDocs:
+    """A project directory, parsed.
+
+    Attributes:
+        root: the project directory.
+        docs: file name (``dataset.json``, ``model.yaml``, ...) -> parsed document.
+        requests: the prediction request documents.
+        checkpoint: ``checkpoint.ckpt`` when present.
+        requirements: ``requirements.txt`` when present.
+        deep: also load the checkpoint into the model.
+        allow_sources: allow requirement options that change where packages come from.
+        found: diagnostics found so far (rules may look, e.g. to avoid repeating one).
+        model_cli: the parsed rslearn LightningCLI of model.yaml, once a rule made it.
+        for_run: checking before a run (preflight): data the run reads must be there
+            (``esbuild validate`` only warns, as imagery is rarely in a checkout).
+        max_windows: the most windows a plan may make.
+    """
+
+    root: Path
+    docs: dict[str, Document]
+    requests: list[Document]
+    checkpoint: Path | None = None
+    requirements: Path | None = None
+    deep: bool = False
+    allow_sources: bool = False
+    found: list[Diagnostic] = field(default_factory=list)
+    model_cli: object = None
+    for_run: bool = False
+    max_windows: int = DEFAULT_MAX_WINDOWS
+
+    def data(self, name: str) -> object:
+        """The parsed content of a document, or None when missing or broken."""
+        doc = self.docs.get(name)
+        return None if doc is None else doc.data
+
+    @staticmethod
+    def load(
+        root: Path,
+        paths: dict[str, Path],
+        requests: list[Path],
+        **options: object,
+    ) -> tuple[ProjectDocs, list[Diagnostic]]:
+        """Parse a project's files; missing files and syntax errors become diagnostics.
+
+        Args:
+            root: the project directory (relative data paths are relative to it).
+            paths: role (``dataset.json``, ...) -> the file playing it.
+            requests: the prediction request files.
+            options: :class:`ProjectDocs` fields (``checkpoint``, ``for_run``, ...).
+
+        Returns:
+            the parsed project (documents that did not parse left out) and the problems.
+        """
+        diags: list[Diagnostic] = []
+        docs = {}
+        for role, path in paths.items():
+            doc, errs = load_document(path)
+            diags += errs
+            if not errs:
+                docs[role] = doc
+        parsed = []
+        for path in requests:
+            doc, errs = load_document(path)
+            diags += errs
+            if not errs:
+                parsed.append(doc)
+        project = ProjectDocs(root=root, docs=docs, requests=parsed, **options)  # type: ignore[arg-type]
+        project.found = list(diags)
+        return project, diags
+
+    @staticmethod
+    def from_files(
+        files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS
+    ) -> tuple[ProjectDocs, list[Diagnostic]]:
+        """The files of one run, checked as the run will use them (``for_run``)."""
+        return ProjectDocs.load(
+            files.project_dir,
+            {role: getattr(files, attr) for role, attr in ROLES.items()},
+            [files.request_geojson],
+            checkpoint=files.checkpoint,
+            for_run=True,
+            max_windows=max_windows,
+        )

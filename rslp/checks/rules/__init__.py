@@ -1,0 +1,71 @@
+"""Check rules: each takes the parsed project and returns diagnostics.
+
+The rules run in order and all of them run, so one call reports every problem at once; a
+rule skips a file that did not parse (its syntax error is already reported).
+
+:data:`PREFLIGHT_RULES` are the checks a run makes before it builds any window (seconds);
+``esbuild validate`` runs them too, plus its build-only and slow rules
+(:func:`check_lightning_parse`, :func:`check_checkpoint_fits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.project import ProjectDocs
+from rslp.checks.rules.bounds import check_plan_bounds
+from rslp.checks.rules.classes import check_class_paths
+from rslp.checks.rules.layers import check_local_files_bands, check_output_layer
+from rslp.checks.rules.model import (
+    check_checkpoint,
+    check_checkpoint_fits,
+    check_lightning_parse,
+    check_placeholders,
+)
+from rslp.checks.rules.request import check_requests
+from rslp.checks.rules.schema import check_schemas
+from rslp.checks.rules.semantics import (
+    check_dataset_semantics,
+    check_model_inputs,
+    check_postprocessor_types,
+    check_strategy_semantics,
+)
+
+Rule = Callable[[ProjectDocs], list[Diagnostic]]
+
+PREFLIGHT_RULES: list[Rule] = [
+    check_schemas,
+    check_dataset_semantics,
+    check_class_paths,
+    check_strategy_semantics,
+    check_postprocessor_types,
+    check_model_inputs,
+    check_placeholders,
+    check_output_layer,
+    check_local_files_bands,
+    check_requests,
+    check_plan_bounds,
+    check_checkpoint,
+]
+
+
+def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
+    """Run ``rules`` in order, each seeing what the earlier ones found.
+
+    Returns:
+        every diagnostic (those found while loading included), in file then line order.
+    """
+    for rule in rules:
+        project.found += rule(project)
+    return sorted(project.found, key=lambda d: (str(d.file), d.line or 0, d.key or "", d.message))
+
+
+__all__ = [
+    "PREFLIGHT_RULES",
+    "ProjectDocs",
+    "Rule",
+    "check_checkpoint_fits",
+    "check_lightning_parse",
+    "run_rules",
+]
