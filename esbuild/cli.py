@@ -17,6 +17,9 @@ from rslp.checks.diagnostics import render
 @click.group()
 def cli() -> None:
     """Validate, lock, build and publish esrunner model images."""
+    from rslp import logs
+
+    logs.setup()
 
 
 @cli.command()

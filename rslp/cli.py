@@ -12,7 +12,6 @@ Exit codes: 0 success; 1 a pipeline step failed; 2 bad usage or a bad project fi
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -144,20 +143,22 @@ def parse_steps(value: str | None) -> tuple[str, ...]:
 
 
 def _log_to(scratch: Path) -> None:
-    (scratch / "logs").mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(scratch / "logs" / "esrunner.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    from rslp import logs
+
+    logs.log_to(scratch / "logs" / "esrunner.log")
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
-    """Run rslearn models on prediction requests."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Run rslearn models on prediction requests.
+
+    The console shows progress, warnings and errors; every log record (rslearn's and
+    Lightning's included) goes to SCRATCH/logs/esrunner.log.
+    """
+    from rslp import logs
+
+    logs.setup(verbose)
 
 
 @cli.command()
@@ -293,6 +294,7 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
+        _log_to(scratch_dir)
         preflight(files)
         report = preview_plan(RunContext(files=files, scratch=Scratch(scratch_dir)))
     click.echo(report.table())
@@ -311,6 +313,9 @@ def seed_spelling(args: list[str]) -> list[str]:
 
 def main() -> None:
     """Console entry point."""
+    # Library progress bars (rslearn's window loading) stay off the console; tqdm reads
+    # this when it is first imported. Our own bars pass disable=False.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     cli(args=seed_spelling(sys.argv[1:]))
 
 

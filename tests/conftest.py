@@ -49,3 +49,10 @@ def run_pipeline(runner: EsPredictRunner) -> list[Path]:
         runner.run_inference(pid)
         runner.postprocess(pid)
     return runner.combine(partitions)
+
+
+def assert_scratch_untouched(scratch: Path) -> None:
+    """A failed preflight leaves nothing in scratch but logs (no layers/, no manifest)."""
+    left = sorted(p.name for p in scratch.iterdir()) if scratch.exists() else []
+    assert set(left) <= {"logs"}, f"scratch holds {left} after a failed preflight"
+    assert not list(scratch.rglob("layers"))

@@ -14,6 +14,7 @@ from upath import UPath
 
 from rslp.errors import ProjectError, StepError
 from rslp.fsutil import write_json_atomic
+from rslp.logs import quiet_libraries
 from rslp.runner.context import RunContext
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
@@ -112,7 +113,7 @@ def open_dataset(ctx: RunContext) -> Any:
     if not (ctx.scratch.dataset / "config.json").exists():
         write_dataset_config(ctx)
     try:
-        return Dataset(UPath(ctx.scratch.dataset))
+        dataset = Dataset(UPath(ctx.scratch.dataset))
     except ValidationError as e:
         err = e.errors()[0]
         raise ProjectError(
@@ -120,6 +121,8 @@ def open_dataset(ctx: RunContext) -> Any:
             f"rslearn rejects the dataset config: {err['msg']}",
             ".".join(str(p) for p in err["loc"]),
         ) from None
+    quiet_libraries()  # data source modules were just imported, with console handlers
+    return dataset
 
 
 def _materialize_problems(dataset: Any, windows: list[Any]) -> list[str]:

@@ -17,6 +17,7 @@ from lightning.pytorch import Callback
 
 from rslp.errors import ProjectError, StepError
 from rslp.fsutil import atomic_path, sha256_file
+from rslp.logs import quiet_libraries
 from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
@@ -230,11 +231,12 @@ def lightning_cli(args: list[str], run: bool, step: str, what: str) -> Any:
     from rslearn.utils.jsonargparse import init_jsonargparse
 
     init_jsonargparse()
+    quiet_libraries()  # rslearn's modules add console handlers as they are imported
     argv = sys.argv
     sys.argv = argv[:1]  # LightningCLI warns when the host process has arguments of its own
     try:
         with trap_exit(step, what=what):
-            return RslearnLightningCLI(
+            cli = RslearnLightningCLI(
                 model_class=LightningModule,
                 datamodule_class=LightningDataModule,
                 args=args,
@@ -246,6 +248,8 @@ def lightning_cli(args: list[str], run: bool, step: str, what: str) -> Any:
             )
     finally:
         sys.argv = argv
+        quiet_libraries()  # the model's modules were just imported
+    return cli
 
 
 def run_lightning(

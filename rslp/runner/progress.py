@@ -40,6 +40,7 @@ class Progress:
                 unit="win",
                 position=len(self._bars),
                 file=self.stream,
+                disable=False,  # the CLI turns library bars off with TQDM_DISABLE, not ours
             )
 
     def advance(self, step: str, windows: int, note: str = "") -> None:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from rslp.checks import schema as schemas
 from esbuild.cli import cli
 from esbuild.validate import validate_project
+from rslp.checks import schema as schemas
 from tests.conftest import DEMO, REPO, SEED_SAMPLE
 
 Mutation = Callable[[Path], None]

@@ -13,7 +13,7 @@ from rslp.errors import ProjectError
 from rslp.espredict_runner import EsPredictRunner
 from rslp.plugins import instantiate
 from rslp.project import ProjectFiles
-from tests.conftest import SEED_SAMPLE
+from tests.conftest import SEED_SAMPLE, assert_scratch_untouched
 
 
 def test_seed_class_paths_resolve_to_ours(tmp_path: Path) -> None:
@@ -101,11 +101,10 @@ def test_seed_sample_fails_preflight_naming_its_known_problems(tmp_path: Path) -
     assert "planetary_computer" in text and "layers.sentinel2_l2a_mo01.data_source.name" in text
     assert "rslp.helios.model.Helios" in text and "encoder[0].class_path" in text
     assert "checkpoint.ckpt: checkpoint file is empty" in text
-    assert not scratch.exists()  # nothing written before the checks pass
+    assert_scratch_untouched(scratch)  # nothing written before the checks pass
     # Its strategies themselves load and partition (one partition per feature).
     assert len(run_partition(runner.ctx)) == 2
     assert [
         type(runner.ctx.postprocessor(k)).__name__
         for k in ("strategy_small", "strategy_medium", "strategy_large")
     ] == ["NoopRaster"] * 3
-
