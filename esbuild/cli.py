@@ -1,7 +1,7 @@
 """esbuild: a thin command line over the build toolchain (validate, schema, lock).
 
 Exit codes: 0 success (warnings allowed); 1 the project has errors, a lock is stale or
-cannot be made; 2 bad usage.
+cannot be made; 2 bad usage, or an internal error (a bug: one line, the traceback in a log).
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ def cli() -> None:
 def validate(project_dir: Path, fmt: str, deep: bool, allow_sources: bool) -> None:
     """Check PROJECT_DIR against the JSON schemas and the cross-file rules."""
     from esbuild.validate import validate_project
+    from rslp import logs
 
-    diags = validate_project(project_dir, deep=deep, allow_sources=allow_sources)
+    try:
+        diags = validate_project(project_dir, deep=deep, allow_sources=allow_sources)
+    except Exception as e:  # a bug in a rule: never a traceback for the user's project
+        click.echo(f"error: {logs.internal_error(e)}", err=True)
+        sys.exit(2)
     errors = [d for d in diags if d.severity == "error"]
     if diags:
         click.echo(render(diags, fmt, Path.cwd()))

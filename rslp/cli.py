@@ -6,7 +6,8 @@ Commands: ``run`` (the pipeline, with saved state), ``status`` (partitions x ste
 and means ``esrunner run ...``.
 
 Exit codes: 0 success; 1 a pipeline step failed; 2 bad usage or a bad project file;
-3 another run holds the scratch directory; 130 interrupted.
+3 another run holds the scratch directory; 70 internal error (a bug: one line on the
+console, the traceback in the log); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rslp.errors import PartitionsFailedError, ProjectError, RunnerError
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_BUSY = 3
+EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 STEP_NAMES = ("partition", "dataset", "inference", "postprocess", "combine")
 
@@ -54,6 +56,13 @@ def reported_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except (click.ClickException, SystemExit):
+        raise
+    except Exception as e:  # a bug: one line here, the traceback in the log
+        from rslp import logs
+
+        click.echo(f"error: {logs.internal_error(e)}", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 def _path_option(*names: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -43,7 +43,9 @@ class ProjectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     crs: str | None = Field(default=None, description="e.g. 'EPSG:32633'; default: UTM zone")
-    resolution: float = Field(default=10.0, gt=0, description="CRS units per pixel")
+    resolution: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="CRS units per pixel"
+    )
 
 
 class PartitionStrategiesConfig(BaseModel):

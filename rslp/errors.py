@@ -49,17 +49,36 @@ class StepError(RunnerError):
 
     Args:
         step: the step name (partition, dataset, inference, postprocess, combine).
-        message: what went wrong.
+        message: what went wrong (the same words wherever it happens, so that identical
+            failures in several partitions are reported once).
         partition_id: the partition being processed, if any.
+        features: the request feature ids it concerns, if any (listed after the message,
+            merged when failures are grouped).
     """
 
-    def __init__(self, step: str, message: str, partition_id: str | None = None) -> None:
+    def __init__(
+        self,
+        step: str,
+        message: str,
+        partition_id: str | None = None,
+        features: tuple[str, ...] = (),
+    ) -> None:
         self.step = step
         self.partition_id = partition_id
         self.detail = message
-        self._init_args = (step, message, partition_id)
+        self.features = tuple(features)
+        self._init_args = (step, message, partition_id, self.features)
         where = f"[{step}" + (f" {partition_id}" if partition_id else "") + "]"
-        super().__init__(f"{where} {message}")
+        super().__init__(f"{where} {message}" + _feature_list(self.features))
+
+
+def _feature_list(features: tuple[str, ...] | list[str]) -> str:
+    if not features:
+        return ""
+    shown = ", ".join(features[:10]) + (
+        f" and {len(features) - 10} more" if len(features) > 10 else ""
+    )
+    return f" (request feature(s): {shown})"
 
 
 def _without_partition(err: RunnerError) -> str:
@@ -79,16 +98,21 @@ class PartitionsFailedError(RunnerError):
         self.failures = failures
         self._init_args = (failures,)
         groups: dict[str, list[str]] = {}
+        features: dict[str, list[str]] = {}
         self.errors: dict[str, RunnerError] = {}
         for pid, err in failures:
             key = _without_partition(err)
             groups.setdefault(key, []).append(pid)
             self.errors.setdefault(key, err)
+            seen = features.setdefault(key, [])
+            seen += [f for f in getattr(err, "features", ()) if f not in seen]
         self.groups = groups
         lines = []
         for text, pids in groups.items():
             shown = ", ".join(pids[:10]) + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")
-            lines.append(f"{text} (in {len(pids)} partition(s): {shown})")
+            lines.append(
+                f"{text} (in {len(pids)} partition(s): {shown})" + _feature_list(features[text])
+            )
         super().__init__(f"{len(failures)} partition(s) failed: " + "\n".join(lines))
 
     @property

@@ -12,6 +12,7 @@ called after the places that import such libraries (the dataset opening, the mod
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,9 @@ class ConsoleFilter(logging.Filter):
         self.library_level = library_level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Whether the record is shown on the console."""
+        """Whether the record is shown on the console (never one with a traceback)."""
+        if record.exc_info:
+            return False
         own = record.name == OWN or record.name.startswith(OWN + ".")
         return record.levelno >= (self.own_level if own else self.library_level)
 
@@ -89,3 +92,33 @@ def quiet_libraries() -> None:
             lg.removeHandler(h)
         if console:
             lg.propagate = True
+
+
+def log_files() -> list[Path]:
+    """The files log records go to (set up by :func:`log_to`)."""
+    return [
+        Path(h.baseFilename)
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.FileHandler) and _ours(h)
+    ]
+
+
+def internal_error(err: BaseException, fallback_dir: Path | None = None) -> str:
+    """Log ``err``'s traceback to the log file and return the one line for the console.
+
+    Args:
+        err: the unexpected exception (a bug here, never a user's mistake).
+        fallback_dir: where to write a log when none is set up (default: the temp dir).
+    """
+    import tempfile
+
+    files = log_files()
+    if not files:
+        base = fallback_dir or Path(tempfile.gettempdir())
+        log_to(base / f"esrunner-internal-error-{os.getpid()}.log")
+        files = log_files()
+    logging.getLogger("rslp.internal").error("internal error", exc_info=err)
+    return (
+        f"internal error: {type(err).__name__}: {err} (a bug in esrunner, not in your project: "
+        f"please report it with the traceback in {files[0]})"
+    )

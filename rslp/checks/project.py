@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
@@ -60,6 +61,19 @@ class ProjectDocs:
         doc = self.docs.get(name)
         return None if doc is None else doc.data
 
+    def has_errors(self, doc: Document) -> bool:
+        """Whether an error was found in ``doc`` so far (e.g. by the schema rule)."""
+        return any(d.file == doc.path and d.severity == "error" for d in self.found)
+
+    def valid(self, name: str) -> Document | None:
+        """The document when it parsed and has no error so far, else None.
+
+        A document without errors has its schema's shape; rules that read its structure
+        skip it otherwise.
+        """
+        doc = self.docs.get(name)
+        return None if doc is None or self.has_errors(doc) else doc
+
     @staticmethod
     def load(
         root: Path,
@@ -108,3 +122,19 @@ class ProjectDocs:
             for_run=True,
             max_windows=max_windows,
         )
+
+
+def dig(node: Any, *keys: str | int) -> Any:
+    """``node[k1][k2]...`` where each step exists and has the right type, else None.
+
+    For files the schema describes only at the top (model.yaml), so a rule copes with any
+    JSON/YAML type in any position.
+    """
+    for k in keys:
+        if isinstance(node, dict) and isinstance(k, str):
+            node = node.get(k)
+        elif isinstance(node, list) and isinstance(k, int) and -len(node) <= k < len(node):
+            node = node[k]
+        else:
+            return None
+    return node

@@ -26,9 +26,13 @@ WRITER_CLASS = "RslearnWriter"
 _DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
 
 
-def find_writer(model_config: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-    """The RslearnWriter in model.yaml's ``trainer.callbacks``: (its index, the callback)."""
-    callbacks = (model_config.get("trainer") or {}).get("callbacks") or []
+def find_writer(model_config: Any) -> tuple[int, dict[str, Any]] | None:
+    """The RslearnWriter in model.yaml's ``trainer.callbacks``: (its index, the callback).
+
+    Copes with any parsed value (a broken model.yaml gives None).
+    """
+    trainer = model_config.get("trainer") if isinstance(model_config, dict) else None
+    callbacks = trainer.get("callbacks") if isinstance(trainer, dict) else None
     for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
         if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS):
             return i, cb

@@ -125,8 +125,9 @@ def open_dataset(ctx: RunContext) -> Any:
     return dataset
 
 
-def _materialize_problems(dataset: Any, windows: list[Any]) -> list[str]:
-    problems = []
+def _materialize_problems(dataset: Any, windows: list[Any]) -> dict[tuple[str, str], list[Any]]:
+    """(layer, why) -> the windows whose layer did not materialize, for that reason."""
+    problems: dict[tuple[str, str], list[Any]] = {}
     for layer_name, layer_cfg in dataset.layers.items():
         if layer_cfg.data_source is None:
             continue
@@ -135,15 +136,36 @@ def _materialize_problems(dataset: Any, windows: list[Any]) -> list[str]:
                 continue
             datas = w.load_layer_datas()
             groups = datas[layer_name].serialized_item_groups if layer_name in datas else []
-            if not any(groups):
-                why = "no source item covers the window (is the imagery there, at that time?)"
-            else:
-                why = (
-                    "items matched but nothing was materialized (do the band names match "
-                    "the source? LocalFiles names bands B1..Bn)"
-                )
-            problems.append(f"window {w.name} layer {layer_name}: {why}")
+            why = "no_items" if not any(groups) else "not_materialized"
+            problems.setdefault((layer_name, why), []).append(w)
     return problems
+
+
+def materialize_error(
+    ctx: RunContext, partition_id: str, problems: dict[Any, list[Any]]
+) -> StepError:
+    """The first problem, in words naming the files to look at; features listed apart.
+
+    The message has no window names or counts, so the same problem in every partition
+    is reported once (with every partition and feature it hit).
+    """
+    (layer, why), windows = next(iter(problems.items()))
+    features = sorted({f for w in windows for f in (w.options or {}).get("feature_ids", [])})
+    key = f"{ctx.files.dataset_json.name} layers.{layer}.data_source"
+    if why == "no_items":
+        msg = (
+            f"no imagery for some windows: layer {layer!r} ({key}) has no item covering "
+            f"them at their time; check that the request ({ctx.files.request_geojson}) lies "
+            "over the imagery and inside its time range"
+        )
+    else:
+        msg = (
+            f"layer {layer!r} ({key}): items matched but nothing was materialized (do the "
+            "band names match the source? LocalFiles names bands B1..Bn)"
+        )
+    if len(problems) > 1:
+        msg += f"; and {len(problems) - 1} other layer problem(s)"
+    return StepError("dataset", msg, partition_id, tuple(features))
 
 
 def create_windows(ctx: RunContext, partition_id: str) -> tuple[Any, list[Any]]:
@@ -212,10 +234,5 @@ def build_dataset(ctx: RunContext, partition_id: str) -> int:
                 ) from e
     problems = _materialize_problems(dataset, windows)
     if problems:
-        shown = "; ".join(problems[:5]) + (
-            f"; ... {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
-        raise StepError(
-            "dataset", f"{len(problems)} window layer(s) not materialized: {shown}", partition_id
-        )
+        raise materialize_error(ctx, partition_id, problems)
     return len(windows)

@@ -12,6 +12,7 @@ records them. So local and Ray runs mean the same thing on disk.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -27,6 +28,8 @@ from rslp.errors import RunnerError, StepError
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
 from rslp.runner.scratch import Scratch
+
+logger = logging.getLogger(__name__)
 
 PARTITION_STEPS = ("dataset", "inference", "postprocess")
 RUN_ID_FILE = "run-id"
@@ -287,6 +290,7 @@ def run_steps(job: PartitionJob, send: Reporter, only: str | None = None) -> lis
         except SystemExit as e:
             error = StepError(t.step, f"exited with status {e.code}", job.partition_id)
         except Exception as e:  # a library raising on bad data or config
+            logger.error("partition %s, step %s failed", job.partition_id, t.step, exc_info=e)
             error = StepError(t.step, f"{type(e).__name__}: {e}", job.partition_id)
         rec = StepRecord(
             job.partition_id,

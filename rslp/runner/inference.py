@@ -148,9 +148,29 @@ class Predictor:
         self.trainer.callbacks.append(self.counter)
         self.base_split = self.datamodule.split_configs["predict"]
         self.checkpoint = ctx.files.checkpoint
+        self.model_yaml = ctx.files.model_yaml
         self.loaded = self.checkpoint is None
         self.dataset_path = str(ctx.scratch.dataset)
         logger.info("model built and ready in %.2f s", time.perf_counter() - t0)
+
+    def _explain_checkpoint(self) -> None:
+        """After a failed load: raise a ProjectError when the checkpoint does not fit.
+
+        Raises:
+            ProjectError: naming the checkpoint, model.yaml, the first mismatching
+                parameter and both shapes.
+        """
+        from rslp.checks.checkpoint import load_state_dict, mismatch
+
+        assert self.checkpoint is not None
+        weights, err = load_state_dict(self.checkpoint)
+        problem = err or mismatch(self.model.state_dict(), weights)
+        if problem:
+            raise ProjectError(
+                self.checkpoint,
+                f"does not fit {self.model_yaml}: {problem}",
+                hint="use the checkpoint trained with this model.yaml, or fix the architecture",
+            ) from None
 
     def predict(
         self, partition_id: str, names: list[str], on_windows: Callable[[int], None] | None
@@ -173,9 +193,14 @@ class Predictor:
         self.counter.on_windows, self.counter.predict_started = on_windows, None
         ckpt = None if self.loaded else str(self.checkpoint)
         with env_var(DATASET_PATH_VAR, self.dataset_path):
-            self.trainer.predict(
-                self.model, datamodule=self.datamodule, return_predictions=False, ckpt_path=ckpt
-            )
+            try:
+                self.trainer.predict(
+                    self.model, datamodule=self.datamodule, return_predictions=False, ckpt_path=ckpt
+                )
+            except Exception:
+                if ckpt is not None:
+                    self._explain_checkpoint()
+                raise
         self.loaded = True
         started = self.counter.predict_started or time.perf_counter()
         self.counter.on_windows = None

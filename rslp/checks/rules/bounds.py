@@ -65,7 +65,11 @@ def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
         except ProjectError:
             continue  # the request rule says why
         where = f" for {req.path.name}"
-        partitions = large.estimate_partitions(features)
+        try:
+            partitions = large.estimate_partitions(features)
+        except (ValueError, TypeError, OverflowError) as e:
+            out.append(doc.diag(str(e), ("strategy_large", "init_args"), rule="plan_bounds"))
+            continue
         if partitions is not None and partitions > limit:
             out.append(
                 doc.diag(

@@ -45,8 +45,8 @@ def check_class(
 
 
 def _strategies(project: ProjectDocs, name: str) -> list[Diagnostic]:
-    doc = project.docs.get(name)
-    if doc is None or not isinstance(doc.data, dict):
+    doc = project.valid(name)
+    if doc is None:
         return []
     out = []
     for k, v in doc.data.items():
@@ -56,10 +56,10 @@ def _strategies(project: ProjectDocs, name: str) -> list[Diagnostic]:
 
 
 def _data_sources(project: ProjectDocs) -> list[Diagnostic]:
-    doc = project.docs.get("dataset.json")
-    layers = doc.data.get("layers") if doc is not None and isinstance(doc.data, dict) else None
-    if not isinstance(layers, dict):
+    doc = project.valid("dataset.json")
+    if doc is None:
         return []
+    layers = doc.data["layers"]
     out = []
     for lname, layer in layers.items():
         ds = layer.get("data_source") if isinstance(layer, dict) else None
@@ -67,10 +67,10 @@ def _data_sources(project: ProjectDocs) -> list[Diagnostic]:
             continue
         key: KeyPath = ("layers", lname, "data_source")
         if isinstance(ds.get("class_path"), str):
-            out += check_class(doc, key, ds["class_path"], ds.get("init_args") or {})  # type: ignore[arg-type]
+            out += check_class(doc, key, ds["class_path"], ds.get("init_args") or {})
         elif isinstance(ds.get("name"), str):  # rslearn's legacy form: arguments inline
             args = {k: v for k, v in ds.items() if k not in DATA_SOURCE_FIELDS}
-            diags = check_class(doc, key, ds["name"], args)  # type: ignore[arg-type]
+            diags = check_class(doc, key, ds["name"], args)
             out += [
                 d.__class__(
                     **{

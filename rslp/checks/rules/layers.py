@@ -9,7 +9,7 @@ import rasterio
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import KeyPath
-from rslp.checks.project import ProjectDocs
+from rslp.checks.project import ProjectDocs, dig
 from rslp.runner.context import find_writer
 from rslp.runner.dataset import local_files_source, unset_env_vars
 
@@ -28,8 +28,8 @@ TASK_LAYER_TYPE = {
 
 def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
     """The writer's output layer exists in dataset.json, with the type the task writes."""
-    mdoc, ddoc = project.docs.get("model.yaml"), project.docs.get("dataset.json")
-    if mdoc is None or ddoc is None or not isinstance(mdoc.data, dict):
+    mdoc = project.docs.get("model.yaml")
+    if mdoc is None or not isinstance(mdoc.data, dict):
         return []
     found = find_writer(mdoc.data)
     if found is None:
@@ -40,16 +40,18 @@ def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
                 ("trainer",),
                 hint="add the writer with init_args.output_layer naming a dataset.json layer",
                 rule="output_layer",
-                severity="warning",
+                # validate: a warning, as in the seed's sample; a run cannot do without it
+                severity="error" if project.for_run else "warning",
             )
         ]
     idx, cb = found
     key = ("trainer", "callbacks", idx, "init_args", "output_layer")
-    layer_name = (cb.get("init_args") or {}).get("output_layer")
-    layers = ddoc.data.get("layers") if isinstance(ddoc.data, dict) else None
-    if not isinstance(layers, dict):
-        return []
-    if layer_name not in layers:
+    layer_name = dig(cb, "init_args", "output_layer")
+    ddoc = project.valid("dataset.json")
+    if ddoc is None:
+        return []  # dataset.json's own errors are reported
+    layers = ddoc.data["layers"]
+    if not isinstance(layer_name, str) or layer_name not in layers:
         return [
             mdoc.diag(
                 f"output_layer {layer_name!r} is not a layer of dataset.json "
@@ -59,16 +61,16 @@ def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
                 rule="output_layer",
             )
         ]
-    task = ((mdoc.data.get("data") or {}).get("init_args") or {}).get("task") or {}
-    task_name = str(task.get("class_path", "")).rsplit(".", 1)[-1] if isinstance(task, dict) else ""
+    task_path = dig(mdoc.data, "data", "init_args", "task", "class_path")
+    task_name = task_path.rsplit(".", 1)[-1] if isinstance(task_path, str) else ""
     want = TASK_LAYER_TYPE.get(task_name)
-    have = layers[layer_name].get("type") if isinstance(layers[layer_name], dict) else None
-    out = _nodata_problems(ddoc, str(layer_name), layers[layer_name])
+    have = layers[layer_name].get("type")
+    out = _nodata_problems(ddoc, layer_name, layers[layer_name])
     if want and have and want != have:
         return out + [
             ddoc.diag(
                 f"layer {layer_name!r} is {have}, but {task_name} writes {want} predictions",
-                ("layers", str(layer_name), "type"),
+                ("layers", layer_name, "type"),
                 hint=f'set "type": "{want}"',
                 rule="output_layer",
             )
@@ -110,12 +112,10 @@ def _band_count(files: list[Path]) -> tuple[int | None, str | None]:
 
 def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
     """A LocalFiles raster layer asks only for bands its files have (named ``B1..Bn``)."""
-    ddoc = project.docs.get("dataset.json")
-    if ddoc is None or not isinstance(ddoc.data, dict):
+    ddoc = project.valid("dataset.json")
+    if ddoc is None:
         return []
-    layers = ddoc.data.get("layers")
-    if not isinstance(layers, dict):
-        return []
+    layers = ddoc.data["layers"]
     out: list[Diagnostic] = []
     for lname, layer in layers.items():
         found = local_files_source(layer, project.root)

@@ -197,7 +197,7 @@ def check_requests(project: ProjectDocs) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for doc in project.requests:
         data = doc.data
-        if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+        if project.has_errors(doc):
             continue  # the schema rule reports the shape
         if "crs" in data:
             out.append(

@@ -38,9 +38,8 @@ def check_schemas(project: ProjectDocs) -> list[Diagnostic]:
     """Validate each parsed document with its schema."""
     out: list[Diagnostic] = []
     for name, doc in project.docs.items():
-        if doc.data is not None and name in SCHEMA_FILES:
+        if name in SCHEMA_FILES:  # JSON null parses too, and is checked like any value
             out += _errors(doc, shipped(SCHEMA_FILES[name]))
     for doc in project.requests:
-        if doc.data is not None:
-            out += _errors(doc, shipped(SCHEMA_FILES["prediction"]))
+        out += _errors(doc, shipped(SCHEMA_FILES["prediction"]))
     return out

@@ -9,11 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document
-from rslp.checks.project import ProjectDocs
-
-
-def _already_reported(project: ProjectDocs, doc: Document) -> bool:
-    return any(d.file == doc.path and d.severity == "error" for d in project.found)
+from rslp.checks.project import ProjectDocs, dig
 
 
 def _pydantic(doc: Document, model: type[BaseModel], what: str) -> list[Diagnostic]:
@@ -33,8 +29,8 @@ def check_dataset_semantics(project: ProjectDocs) -> list[Diagnostic]:
     """dataset.json passes rslearn's own validators (layer names, durations, band sets...)."""
     from rslearn.config import DatasetConfig
 
-    doc = project.docs.get("dataset.json")
-    if doc is None or doc.data is None or _already_reported(project, doc):
+    doc = project.valid("dataset.json")
+    if doc is None:
         return []
     return _pydantic(doc, DatasetConfig, "rslearn rejects it") + _durations(doc, doc.data, ())
 
@@ -71,12 +67,21 @@ def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
     from pyproj import CRS
     from pyproj.exceptions import CRSError
 
+    from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig
     from rslp.plugins import import_class
 
+    models = {
+        "partition_strategies.yaml": PartitionStrategiesConfig,
+        "postprocessing_strategies.yaml": PostprocessingStrategiesConfig,
+    }
     out: list[Diagnostic] = []
-    for name in ("partition_strategies.yaml", "postprocessing_strategies.yaml"):
-        doc = project.docs.get(name)
-        if doc is None or not isinstance(doc.data, dict) or _already_reported(project, doc):
+    for name, model in models.items():
+        doc = project.valid(name)
+        if doc is None:
+            continue
+        found = _pydantic(doc, model, "the runner rejects it")  # what no schema says (NaN)
+        if found:
+            out += found
             continue
         for key, node in doc.data.items():
             if not isinstance(node, dict) or not isinstance(node.get("class_path"), str):
@@ -101,26 +106,26 @@ def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
 
 
 def _layers(project: ProjectDocs) -> dict[str, Any]:
-    doc = project.docs.get("dataset.json")
-    layers = doc.data.get("layers") if doc is not None and isinstance(doc.data, dict) else None
-    return layers if isinstance(layers, dict) else {}
+    """dataset.json's layers, when it passed its schema (else nothing to compare with)."""
+    doc = project.valid("dataset.json")
+    return doc.data["layers"] if doc is not None else {}
+
+
+def _bands(layer: dict[str, Any]) -> set[str]:
+    return {b for bs in layer.get("band_sets") or [] for b in (bs.get("bands") or [])}
 
 
 def check_model_inputs(project: ProjectDocs) -> list[Diagnostic]:
     """The data module's inputs name dataset.json layers, and bands those layers have."""
     doc = project.docs.get("model.yaml")
     layers = _layers(project)
-    if doc is None or not isinstance(doc.data, dict) or not layers:
-        return []
-    init = (doc.data.get("data") or {}).get("init_args") or {}
-    inputs = init.get("inputs") if isinstance(init, dict) else None
-    if not isinstance(inputs, dict):
+    inputs = dig(doc.data, "data", "init_args", "inputs") if doc is not None else None
+    if doc is None or not layers or not isinstance(inputs, dict):
         return []
     out = []
     for iname, spec in inputs.items():
-        if not isinstance(spec, dict):
-            continue
-        for li, lname in enumerate(spec.get("layers") or []):
+        names = dig(spec, "layers")
+        for li, lname in enumerate(names if isinstance(names, list) else []):
             base = str(lname).split(".")[0]
             key = ("data", "init_args", "inputs", iname, "layers", li)
             if base not in layers:
@@ -133,15 +138,16 @@ def check_model_inputs(project: ProjectDocs) -> list[Diagnostic]:
                     )
                 )
                 continue
-            have = {
-                b for bs in layers[base].get("band_sets") or [] for b in (bs.get("bands") or [])
-            }
-            missing = [b for b in spec.get("bands") or [] if have and b not in have]
+            have = _bands(layers[base])
+            bands = dig(spec, "bands")
+            missing = (
+                [b for b in bands if have and b not in have] if isinstance(bands, list) else []
+            )
             if missing:
                 out.append(
                     doc.diag(
-                        f"input {iname!r} reads bands {missing} that layer {base!r} does not have "
-                        f"({sorted(have)})",
+                        f"input {iname!r} reads bands {missing} that dataset.json layer "
+                        f"{base!r} lacks ({sorted(have)})",
                         ("data", "init_args", "inputs", iname, "bands"),
                         rule="inputs",
                     )
@@ -154,25 +160,18 @@ def check_postprocessor_types(project: ProjectDocs) -> list[Diagnostic]:
     from rslp.plugins import import_class
     from rslp.runner.context import find_writer
 
-    doc = project.docs.get("postprocessing_strategies.yaml")
+    doc = project.valid("postprocessing_strategies.yaml")
     mdoc = project.docs.get("model.yaml")
-    if (
-        doc is None
-        or mdoc is None
-        or not isinstance(doc.data, dict)
-        or not isinstance(mdoc.data, dict)
-    ):
+    if doc is None or mdoc is None:
         return []
     found = find_writer(mdoc.data)
-    name = ((found[1].get("init_args") or {}).get("output_layer")) if found else None
+    name = dig(found[1], "init_args", "output_layer") if found else None
     layer = _layers(project).get(name) if isinstance(name, str) else None
     ltype = layer.get("type") if isinstance(layer, dict) else None
     if ltype not in ("raster", "vector"):
         return []
     out = []
     for key, node in doc.data.items():
-        if not isinstance(node, dict) or not isinstance(node.get("class_path"), str):
-            continue
         try:
             cls = import_class(node["class_path"], source=doc.path, key=key)
         except Exception:  # reported by the class_path rule

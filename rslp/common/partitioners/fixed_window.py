@@ -40,10 +40,10 @@ class FixedWindowPartitioner(PartitionInterface):
     """
 
     def __init__(self, window_size: int = 128, limit: int | None = None) -> None:
-        if window_size <= 0:
-            raise ValueError(f"window_size must be positive, got {window_size}")
-        if limit is not None and limit <= 0:
-            raise ValueError(f"limit must be positive, got {limit}")
+        if not isinstance(window_size, int) or window_size <= 0:
+            raise ValueError(f"window_size must be a positive whole number, got {window_size!r}")
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise ValueError(f"limit must be a positive whole number, got {limit!r}")
         self.window_size = window_size
         self.limit = limit
 

@@ -81,8 +81,12 @@ class GridPartitioner(PartitionInterface):
     """
 
     def __init__(self, grid_size: float, limit: int | None = None) -> None:
-        if grid_size <= 0:
-            raise ValueError(f"grid_size must be positive, got {grid_size}")
+        if not isinstance(grid_size, int | float) or not (
+            math.isfinite(grid_size) and grid_size > 0
+        ):
+            raise ValueError(f"grid_size must be a positive number, got {grid_size!r}")
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise ValueError(f"limit must be a positive whole number, got {limit!r}")
         self.grid_size = grid_size
         self.limit = limit
 

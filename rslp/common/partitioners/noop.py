@@ -31,6 +31,8 @@ class NoopPartitioner(PartitionInterface):
     """
 
     def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise ValueError(f"limit must be a positive whole number, got {limit!r}")
         self.limit = limit
 
     def partition_request(self, features: list[RequestFeature]) -> list[Partition]:
