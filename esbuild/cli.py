@@ -40,7 +40,7 @@ def validate(project_dir: Path, fmt: str, deep: bool, allow_sources: bool) -> No
         click.echo(f"error: {logs.internal_error(e)}", err=True)
         sys.exit(2)
     errors = [d for d in diags if d.severity == "error"]
-    if diags:
+    if diags or fmt == "json":  # JSON is always a list, empty when all is well
         click.echo(render(diags, fmt, Path.cwd()))
     if fmt == "text":
         click.echo(

@@ -6,6 +6,7 @@ conflict check, without resolving anything.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
+
+# The base requirements of this toolchain's images (a source checkout's).
+TOOLCHAIN_BASE = Path(__file__).resolve().parents[1] / "requirements" / "base.in"
 
 # Options that change where packages come from (or pull in other files).
 SOURCE_OPTIONS = (
@@ -97,6 +101,10 @@ def check_requirement_conflicts(project: ProjectDocs) -> list[Diagnostic]:
     if project.requirements is None:
         return []
     inputs = lock.lock_inputs(project.root)
+    if not (inputs.repo / inputs.base).exists():  # a project outside this repository
+        repo = TOOLCHAIN_BASE.parents[1]
+        rel = Path(os.path.relpath(project.requirements, repo))
+        inputs = lock.LockInputs(repo, TOOLCHAIN_BASE.relative_to(repo), rel, rel)
     return [
         Diagnostic(
             project.requirements,

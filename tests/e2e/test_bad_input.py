@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from rslp.errors import ProjectError, StepError
+from rslp.checks.preflight import PreflightError
+from rslp.errors import ProjectError
 from rslp.espredict_runner import EsPredictRunner
+from tests.conftest import assert_scratch_untouched
 
 pytestmark = pytest.mark.e2e
 
 
-def test_band_names_that_localfiles_does_not_produce_fail_loudly(
+def test_band_names_that_localfiles_does_not_produce_fail_before_any_window(
     demo_copy: Path, tmp_path: Path
 ) -> None:
     cfg_path = demo_copy / "dataset.json"
@@ -22,20 +24,18 @@ def test_band_names_that_localfiles_does_not_produce_fail_loudly(
     cfg["layers"]["image"]["band_sets"][0]["bands"] = ["blue", "green", "red", "nir"]
     cfg_path.write_text(json.dumps(cfg))
     runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
-    pid = runner.partition()[0]
-    with pytest.raises(StepError) as e:
-        runner.build_dataset(pid)
-    assert "not materialized" in str(e.value) and "B1..Bn" in str(e.value)
-    manifest = json.loads((tmp_path / "scratch" / "manifest.json").read_text())
-    assert manifest["partitions"][pid]["dataset"]["state"] == "failed"
+    with pytest.raises(PreflightError) as e:
+        runner.partition()
+    assert "layers.image.band_sets[0].bands" in str(e.value) and "B1..B4" in str(e.value)
+    assert_scratch_untouched(tmp_path / "scratch")
 
 
-def test_empty_checkpoint_is_refused_before_predicting(demo_copy: Path, tmp_path: Path) -> None:
+def test_empty_checkpoint_is_refused_before_any_step(demo_copy: Path, tmp_path: Path) -> None:
     (demo_copy / "checkpoint.ckpt").write_bytes(b"")
     runner = EsPredictRunner.from_project(demo_copy, tmp_path / "scratch")
-    pid = runner.partition()[0]
     with pytest.raises(ProjectError, match="checkpoint file is empty"):
-        runner.run_inference(pid)
+        runner.partition()
+    assert_scratch_untouched(tmp_path / "scratch")
 
 
 def test_custom_partitioner_loads_from_the_pythonpath(

@@ -70,7 +70,7 @@ def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
     from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig
     from rslp.plugins import import_class
 
-    models = {
+    models: dict[str, type[BaseModel]] = {
         "partition_strategies.yaml": PartitionStrategiesConfig,
         "postprocessing_strategies.yaml": PostprocessingStrategiesConfig,
     }
