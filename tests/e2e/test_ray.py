@@ -13,6 +13,7 @@ import yaml
 
 from tests import raycluster
 from tests.conftest import DEMO
+from tests.e2e.test_fail_first import CHATTER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ray]
 
@@ -112,6 +113,8 @@ def test_a_bad_config_fails_once_and_fast(tmp_path: Path, local_result: Path) ->
     assert "3 partition(s) failed" in errors[0] and "in 3 partition(s)" in errors[0], errors
     assert "data.task.num_classes: Expected a <class 'int'>. Got value: two" in errors[0]
     assert res["stderr"].count("num_classes") == 1
+    # A quiet console under Ray too: rslearn/Lightning chatter stays off the driver's.
+    assert not [ln for ln in res["stderr"].splitlines() if any(c in ln for c in CHATTER)]
     # Scheduling stopped at the failure: nothing after inference ran, no result exists.
     manifest = json.loads((scratch / "manifest.json").read_text())
     assert not any("postprocess" in p for p in manifest["partitions"].values())
