@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +115,36 @@ def binding_problems(
     return problems
 
 
+def type_problems(cls: type, args: dict[str, Any]) -> list[str]:
+    """Arguments whose value does not fit the constructor's type annotation.
+
+    Checked with pydantic (lax: ``10`` fits ``float``, ``"yes"`` fits ``bool`` as it does in
+    a pydantic model). An annotation that cannot be resolved is not checked.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    init = next((c.__dict__["__init__"] for c in cls.__mro__ if "__init__" in c.__dict__), None)
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # forward references a plugin's module cannot resolve
+        return []
+    problems = []
+    for name, value in args.items():
+        if name not in hints:
+            continue
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(hints[name])
+        except Exception:  # a type pydantic has no schema for
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as e:
+            err = e.errors()[0]
+            ann = getattr(hints[name], "__name__", None) or str(hints[name]).replace("typing.", "")
+            problems.append(f"{name}: expected {ann}, got {value!r} ({err['msg']})")
+    return problems
+
+
 def key_str(path: tuple[str | int, ...]) -> str:
     """``("layers", "image", "band_sets", 0)`` -> ``layers.image.band_sets[0]``."""
     out = ""
@@ -193,7 +224,7 @@ def instantiate(
             hint=f"subclass {base.__module__}.{base.__name__}",
         )
     args = dict(init_args or {})
-    problems = binding_problems(cls, args)
+    problems = binding_problems(cls, args) or type_problems(cls, args)
     if problems:
         raise ProjectError(
             source,

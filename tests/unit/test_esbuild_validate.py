@@ -150,6 +150,8 @@ CASES: list[tuple[str, Mutation, str, str | None, str]] = [
      "dataset.json", "layers.image.data_source.time_offset", "not a duration"),
     ("partition-negative-size", replace_text("partition_strategies.yaml", "window_size: 128", "window_size: -5"),
      "partition_strategies.yaml", "strategy_large.init_args", "window_size must be a positive whole number"),
+    ("strategy-arg-type", replace_text("postprocessing_strategies.yaml", "clip_to_request: true", "clip_to_request: maybe"),
+     "postprocessing_strategies.yaml", "strategy_small.init_args", "clip_to_request: expected bool, got 'maybe'"),
     ("projection-crs", replace_text("partition_strategies.yaml", "resolution: 10", "resolution: 10\n  crs: EPSG:99999"),
      "partition_strategies.yaml", "projection.crs", "unknown CRS"),
     ("postprocessor-wrong-type", replace_text("postprocessing_strategies.yaml",

@@ -7,7 +7,13 @@ from typing import Any
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, KeyPath
 from rslp.checks.project import ProjectDocs
-from rslp.plugins import ClassPathError, binding_problems, class_nodes, load_class
+from rslp.plugins import (
+    ClassPathError,
+    binding_problems,
+    class_nodes,
+    load_class,
+    type_problems,
+)
 
 # Arguments that something other than the config supplies.
 INJECTED = frozenset({"context"})  # rslearn passes a DataSourceContext to every data source
@@ -23,8 +29,13 @@ def check_class(
     class_path: str,
     args: dict[str, Any],
     skip_missing: frozenset[str] = frozenset(),
+    check_types: bool = False,
 ) -> list[Diagnostic]:
-    """Import one class path and bind its arguments; diagnostics located at ``key``."""
+    """Import one class path and bind its arguments; diagnostics located at ``key``.
+
+    With ``check_types`` (strategies, which the runner constructs itself), each value is
+    also checked against the constructor's annotation.
+    """
     try:
         cls = load_class(class_path)
     except ClassPathError as err:
@@ -41,6 +52,7 @@ def check_class(
             p, (*key, "init_args"), hint="compare with the class's constructor", rule="class_path"
         )
         for p in binding_problems(cls, args, skip_missing | INJECTED)
+        or (type_problems(cls, args) if check_types else [])
     ]
 
 
@@ -51,7 +63,9 @@ def _strategies(project: ProjectDocs, name: str) -> list[Diagnostic]:
     out = []
     for k, v in doc.data.items():
         if isinstance(v, dict) and isinstance(v.get("class_path"), str):
-            out += check_class(doc, (k,), v["class_path"], v.get("init_args") or {})
+            out += check_class(
+                doc, (k,), v["class_path"], v.get("init_args") or {}, check_types=True
+            )
     return out
 
 
