@@ -7,11 +7,12 @@ cannot be made; 2 bad usage, or an internal error (a bug: one line, the tracebac
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
 
-from rslp.checks.diagnostics import render
+from rslp.checks.diagnostics import Diagnostic, render
 
 
 @click.group()
@@ -29,25 +30,52 @@ def cli() -> None:
 @click.option(
     "--allow-sources", is_flag=True, help="Allow index/URL/path options in requirements.txt."
 )
-def validate(project_dir: Path, fmt: str, deep: bool, allow_sources: bool) -> None:
+@click.option(
+    "--require-imports",
+    is_flag=True,
+    help="A module missing here is an error even when requirements.txt may provide it.",
+)
+@click.option(
+    "--image",
+    default=None,
+    help="Run the environment's checks inside this image (offline) instead of here.",
+)
+def validate(
+    project_dir: Path,
+    fmt: str,
+    deep: bool,
+    allow_sources: bool,
+    require_imports: bool,
+    image: str | None,
+) -> None:
     """Check PROJECT_DIR against the JSON schemas and the cross-file rules."""
+    from esbuild.image import BuildError
     from esbuild.validate import validate_project
     from rslp import logs
 
     try:
-        diags = validate_project(project_dir, deep=deep, allow_sources=allow_sources)
+        diags = validate_project(project_dir, deep, allow_sources, require_imports, image)
+    except BuildError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     except Exception as e:  # a bug in a rule: never a traceback for the user's project
         click.echo(f"error: {logs.internal_error(e)}", err=True)
         sys.exit(2)
-    errors = [d for d in diags if d.severity == "error"]
-    if diags or fmt == "json":  # JSON is always a list, empty when all is well
+    report(diags, fmt, project_dir)
+    sys.exit(1 if any(d.severity == "error" for d in diags) else 0)
+
+
+def report(diags: list[Diagnostic], fmt: str, project_dir: Path) -> None:
+    """Findings on stdout (JSON: always a list), the count on stderr."""
+    if diags or fmt == "json":
         click.echo(render(diags, fmt, Path.cwd()))
     if fmt == "text":
+        counts = Counter(d.severity for d in diags)
         click.echo(
-            f"{project_dir}: {len(errors)} error(s), {len(diags) - len(errors)} warning(s)",
+            f"{project_dir}: {counts['error']} error(s), {counts['warning']} warning(s)"
+            + (f", {counts['notice']} notice(s)" if counts["notice"] else ""),
             err=True,
         )
-    sys.exit(1 if errors else 0)
 
 
 @cli.command()
@@ -153,7 +181,11 @@ def build(
     namespace: str | None,
     log: Path | None,
 ) -> None:
-    """Validate PROJECT, check its lock, and build its model image."""
+    """Validate PROJECT, check its lock, build its model image, check PROJECT inside it, tag it.
+
+    The image is tagged only when the project passes inside it: imports, model parse and
+    every other check run in the image's environment (offline), with its requirements.
+    """
     from esbuild import image
     from esbuild import lock as locking
     from esbuild.validate import validate_project
@@ -181,6 +213,16 @@ def build(
                 plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
             )
         image_id = image.run_build(plan, log)
+        inside = validate_project(project, image=image_id)
+        errors = [d for d in inside if d.severity == "error"]
+        if errors:
+            click.echo(render(errors, "text", Path.cwd()), err=True)
+            click.echo(
+                f"error: {project} does not pass inside its image {image_id}; not tagged",
+                err=True,
+            )
+            sys.exit(1)
+        image.tag_image(image_id, plan.tags)
     except image.BuildError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,8 +155,8 @@ class BuildPlan:
     offline: bool
     build_args: dict[str, str] = field(default_factory=dict)
 
-    def command(self) -> list[str]:
-        """The docker build command line."""
+    def command(self, iidfile: Path | None = None) -> list[str]:
+        """The docker build command line (untagged, writing the id to ``iidfile`` if given)."""
         cmd = [*docker_cmd(), "build", "--target", "runtime", "-f", str(self.repo / "Dockerfile")]
         args = {"PROJECT": self.project, **self.build_args}
         if self.base_image:
@@ -165,8 +166,11 @@ class BuildPlan:
         for k, v in args.items():
             cmd += ["--build-arg", f"{k}={v}"]
         cmd += ["--network", "none" if self.offline else "host"]
-        for t in self.tags:
-            cmd += ["-t", t]
+        if iidfile is not None:
+            cmd += ["--iidfile", str(iidfile)]
+        else:
+            for t in self.tags:
+                cmd += ["-t", t]
         return [*cmd, str(self.repo)]
 
 
@@ -215,27 +219,36 @@ def stage_lock(plan: BuildPlan) -> None:
 
 
 def run_build(plan: BuildPlan, log: Path | None = None) -> str:
-    """Run ``docker build``; returns the image id.
+    """Run ``docker build``, untagged; returns the image id (tag it with :func:`tag_image`).
 
     Raises:
         BuildError: the engine is unreachable or the build failed (last lines quoted).
     """
     stage_lock(plan)
     env = dict(os.environ, DOCKER_BUILDKIT="1")
-    cmd = plan.command()
-    cmd.insert(cmd.index("build") + 1, "--progress=plain")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-6:]
-        raise BuildError("docker build failed: " + " | ".join(tail))
-    inspect = subprocess.run(
-        [*docker_cmd(), "image", "inspect", "--format", "{{.Id}}", plan.tags[0]],
-        capture_output=True,
-        text=True,
-    )
-    if inspect.returncode != 0:
-        raise BuildError(f"built, but cannot inspect {plan.tags[0]}: {inspect.stderr.strip()}")
-    return inspect.stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        iidfile = Path(tmp) / "iid"
+        cmd = plan.command(iidfile)
+        cmd.insert(cmd.index("build") + 1, "--progress=plain")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-6:]
+            raise BuildError("docker build failed: " + " | ".join(tail))
+        if not iidfile.exists():
+            raise BuildError("docker build wrote no image id")
+        return iidfile.read_text().strip()
+
+
+def tag_image(image_id: str, tags: list[str]) -> None:
+    """Give the built image its tags.
+
+    Raises:
+        BuildError: the engine refused a tag.
+    """
+    for t in tags:
+        proc = subprocess.run([*docker_cmd(), "tag", image_id, t], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"cannot tag {image_id} as {t}: {proc.stderr.strip()}")

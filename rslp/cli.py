@@ -270,6 +270,33 @@ def run(
 
 
 @cli.command()
+@click.argument("project_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option("--deep", is_flag=True, help="Also load the checkpoint into the model.")
+def check(project_dir: Path, fmt: str, deep: bool) -> None:
+    """Check PROJECT_DIR with every rule that depends on this environment.
+
+    The rules of a run's preflight, a real rslearn parse of model.yaml and (--deep) the
+    checkpoint loaded into it: what 'esbuild build' and 'esbuild validate --image' run
+    inside a model image. Findings go to stdout (JSON: always a list); exit 0 when there
+    is no error, 1 when there is.
+    """
+    from rslp.checks import check_project
+    from rslp.checks.diagnostics import render
+
+    try:
+        diags = check_project(project_dir, deep)
+    except Exception as e:  # a bug in a rule: one line, the traceback in a log
+        from rslp import logs
+
+        click.echo(f"error: {logs.internal_error(e)}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    if diags or fmt == "json":
+        click.echo(render(diags, fmt, project_dir.resolve()))
+    sys.exit(1 if any(d.severity == "error" for d in diags) else 0)
+
+
+@cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
 def status(project_dir: Path | None, scratch: Path | None) -> None:

@@ -8,3 +8,29 @@
 - :mod:`~rslp.checks.preflight`: the runner's front door.
 - :mod:`~rslp.checks.schema`: the JSON Schemas, generated from the config models.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rslp.checks.diagnostics import Diagnostic
+
+
+def check_project(root: Path, deep: bool = False) -> list[Diagnostic]:
+    """Every rule that depends on the environment, on a project directory, in this process.
+
+    What ``esrunner check`` runs (inside a model image, that is the project's own
+    environment): the preflight rules and the slow ones (LightningCLI parse; with ``deep``
+    the checkpoint loaded into the model). ``esbuild validate`` adds the build-only rules.
+
+    Returns:
+        diagnostics in file then line order; nothing is written into ``root``.
+    """
+    from rslp.checks.project import ProjectDocs
+    from rslp.checks.rules import PREFLIGHT_RULES, SLOW_RULES, run_rules
+
+    root = root.resolve()
+    if not root.is_dir():
+        return [Diagnostic(root, "project directory does not exist", rule="files")]
+    project, _ = ProjectDocs.from_dir(root, deep=deep)
+    return run_rules(project, [*PREFLIGHT_RULES, *SLOW_RULES])

@@ -18,6 +18,7 @@ class Diagnostic:
         line: 1-based line of that key, when known.
         hint: how to fix it, if known.
         rule: which check found it (``schema``, ``class_path``, ...).
+        severity: ``error``, ``warning``, or ``notice`` (could not be checked here).
     """
 
     file: Path
@@ -27,6 +28,10 @@ class Diagnostic:
     hint: str | None = None
     rule: str = "schema"
     severity: str = "error"
+
+    def order(self) -> tuple[str, int, str, str]:
+        """Sort key: file, then line, key and message."""
+        return (str(self.file), self.line or 0, self.key or "", self.message)
 
     def text(self, root: Path | None = None) -> str:
         """``file:line: key: message (hint: ...)``."""

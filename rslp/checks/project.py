@@ -13,7 +13,7 @@ from typing import Any
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
-from rslp.project import ProjectFiles
+from rslp.project import REQUEST_DIRS, ProjectFiles
 
 # Role of each config file (the name rules look it up by) -> ProjectFiles attribute.
 ROLES = {
@@ -107,6 +107,31 @@ class ProjectDocs:
                 parsed.append(doc)
         project = ProjectDocs(root=root, docs=docs, requests=parsed, **options)  # type: ignore[arg-type]
         project.found = list(diags)
+        return project, diags
+
+    @staticmethod
+    def from_dir(root: Path, **options: object) -> tuple[ProjectDocs, list[Diagnostic]]:
+        """A project directory: its config files, every request in it, its checkpoint."""
+        requests = sorted(p for d in REQUEST_DIRS for p in (root / d).glob("*.geojson"))
+        ckpt = root / "checkpoint.ckpt"
+        reqs = root / "requirements.txt"
+        project, diags = ProjectDocs.load(
+            root,
+            {role: root / role for role in ROLES},
+            requests,
+            checkpoint=ckpt if ckpt.exists() else None,
+            requirements=reqs if reqs.exists() else None,
+            **options,
+        )
+        if not requests:
+            missing = Diagnostic(
+                root / "prediction",
+                "no *.geojson request in prediction/ or prediction_requests/",
+                hint="add at least one prediction request",
+                rule="files",
+            )
+            project.found.append(missing)
+            diags.append(missing)
         return project, diags
 
     @staticmethod

@@ -267,3 +267,29 @@ def test_cli_formats_and_exit_codes(demo_copy: Path, tmp_path: Path) -> None:
     assert usage.exit_code == 2
     out = runner.invoke(cli, ["schema", "--out", str(tmp_path / "s")])
     assert out.exit_code == 0 and (tmp_path / "s" / "dataset.schema.json").exists()
+
+
+PC_REQUIREMENTS = "planetary_computer>=1.0\nscipy\n"
+
+
+def test_seed_sample_with_its_requirement_reports_only_its_real_problems(tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    shutil.copytree(SEED_SAMPLE, sample)
+    (sample / "requirements.txt").write_text(PC_REQUIREMENTS)
+    out = CliRunner().invoke(cli, ["validate", str(sample), "--format", "json"])
+    assert out.exit_code == 1
+    found = json.loads(out.stdout)
+    notices = [d for d in found if d["severity"] == "notice"]
+    assert len(notices) == 12 and all("planetary_computer" in d["message"] for d in notices)
+    errors = {(Path(d["file"]).name, d["rule"]) for d in found if d["severity"] == "error"}
+    assert errors == {
+        ("model.yaml", "class_path"),  # rslp.helios
+        ("model.yaml", "placeholder"),
+        ("checkpoint.ckpt", "checkpoint"),
+    }, errors
+    strict = CliRunner().invoke(
+        cli, ["validate", str(sample), "--format", "json", "--require-imports"]
+    )
+    found = json.loads(strict.stdout)
+    assert not [d for d in found if d["severity"] == "notice"]
+    assert len([d for d in found if "No module named 'planetary_computer'" in d["message"]]) == 12

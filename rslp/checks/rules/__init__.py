@@ -50,6 +50,10 @@ PREFLIGHT_RULES: list[Rule] = [
 ]
 
 
+# The slow ones, after the rest: a real rslearn parse of model.yaml, the checkpoint loaded.
+SLOW_RULES: list[Rule] = [check_lightning_parse, check_checkpoint_fits]
+
+
 def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
     """Run ``rules`` in order, each seeing what the earlier ones found.
 
@@ -58,11 +62,12 @@ def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
     """
     for rule in rules:
         project.found += rule(project)
-    return sorted(project.found, key=lambda d: (str(d.file), d.line or 0, d.key or "", d.message))
+    return sorted(project.found, key=Diagnostic.order)
 
 
 __all__ = [
     "PREFLIGHT_RULES",
+    "SLOW_RULES",
     "ProjectDocs",
     "Rule",
     "check_checkpoint_fits",

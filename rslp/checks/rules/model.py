@@ -88,8 +88,8 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
     doc = project.docs.get("model.yaml")
     if doc is None or not isinstance(doc.data, dict):
         return []
-    if any(d.file == doc.path and d.severity == "error" for d in project.found):
-        return []  # its class paths or placeholders are already reported
+    if any(d.file == doc.path and d.severity in ("error", "notice") for d in project.found):
+        return []  # its class paths or placeholders are already reported, or not checkable
     cli, err = parse_model(doc.path)
     project.model_cli = cli
     if err is None:
