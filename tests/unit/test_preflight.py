@@ -213,7 +213,7 @@ def test_internal_error_is_one_line_and_the_traceback_goes_to_a_log(
     def broken_rule(project: object) -> list:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(validation, "RULES", [*validation.RULES, broken_rule])
+    monkeypatch.setattr(validation, "BUILD_RULES", [*validation.BUILD_RULES, broken_rule])
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
 
