@@ -9,6 +9,7 @@ BENCHMARKS = [
     "bench.mosaic",
     "bench.runner",
     "bench.scale",
+    "bench.preflight",
     "bench.lock",
     "bench.image",
 ]

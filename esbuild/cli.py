@@ -6,8 +6,10 @@ cannot be made; 2 bad usage, or an internal error (a bug: one line, the tracebac
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -21,6 +23,18 @@ def cli() -> None:
     from rslp import logs
 
     logs.setup()
+
+
+@contextlib.contextmanager
+def internal_errors() -> Iterator[None]:
+    """A bug (an unexpected exception) is one line and exit 2; the traceback goes to a log."""
+    from rslp import logs
+
+    try:
+        yield
+    except Exception as e:
+        click.echo(f"error: {logs.internal_error(e)}", err=True)
+        sys.exit(2)
 
 
 @cli.command()
@@ -51,15 +65,12 @@ def validate(
     """Check PROJECT_DIR against the JSON schemas and the cross-file rules."""
     from esbuild.image import BuildError
     from esbuild.validate import validate_project
-    from rslp import logs
 
     try:
-        diags = validate_project(project_dir, deep, allow_sources, require_imports, image)
+        with internal_errors():  # a bug in a rule: never a traceback for the user's project
+            diags = validate_project(project_dir, deep, allow_sources, require_imports, image)
     except BuildError as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except Exception as e:  # a bug in a rule: never a traceback for the user's project
-        click.echo(f"error: {logs.internal_error(e)}", err=True)
         sys.exit(2)
     report(diags, fmt, project_dir)
     sys.exit(1 if any(d.severity == "error" for d in diags) else 0)
@@ -172,6 +183,13 @@ def lock(
 @click.option(
     "--log", type=click.Path(path_type=Path), default=None, help="Write the docker build log here."
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    help="How findings are printed (github: workflow annotations on stdout).",
+)
 def build(
     project: Path,
     tags: tuple[str, ...],
@@ -180,6 +198,7 @@ def build(
     registry: str,
     namespace: str | None,
     log: Path | None,
+    fmt: str,
 ) -> None:
     """Validate PROJECT, check its lock, build its model image, check PROJECT inside it, tag it.
 
@@ -190,11 +209,18 @@ def build(
     from esbuild import lock as locking
     from esbuild.validate import validate_project
 
-    errors = [d for d in validate_project(project) if d.severity == "error"]
-    if errors:
-        click.echo(render(errors, "text", Path.cwd()), err=True)
-        click.echo(f"error: {project} does not validate; not building", err=True)
-        sys.exit(1)
+    def refuse(diags: list[Diagnostic], why: str) -> None:
+        errors = [d for d in diags if d.severity == "error"]
+        if errors:
+            if fmt == "github":
+                click.echo(render(errors, fmt, Path.cwd()))
+            else:
+                click.echo(render(errors, fmt, Path.cwd()), err=True)
+            click.echo(f"error: {project} {why}", err=True)
+            sys.exit(1)
+
+    with internal_errors():
+        refuse(validate_project(project), "does not validate; not building")
     stale = locking.check_lock(locking.lock_inputs(project))
     if stale:
         click.echo("error: " + "; ".join(stale), err=True)
@@ -213,15 +239,9 @@ def build(
                 plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
             )
         image_id = image.run_build(plan, log)
-        inside = validate_project(project, image=image_id)
-        errors = [d for d in inside if d.severity == "error"]
-        if errors:
-            click.echo(render(errors, "text", Path.cwd()), err=True)
-            click.echo(
-                f"error: {project} does not pass inside its image {image_id}; not tagged",
-                err=True,
-            )
-            sys.exit(1)
+        with internal_errors():
+            inside = validate_project(project, image=image_id)
+        refuse(inside, f"does not pass inside its image {image_id}; not tagged")
         image.tag_image(image_id, plan.tags)
     except image.BuildError as e:
         click.echo(f"error: {e}", err=True)

@@ -89,7 +89,10 @@ def check_in_image(image: str, project_dir: Path, deep: bool = False) -> list[Di
         "-v", f"{project_dir}:{IMAGE_PROJECT}:ro", image,
         "check", IMAGE_PROJECT, "--format", "json", *(["--deep"] if deep else []),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BuildError(f"the check inside {image} did not run: {e}") from None
     try:
         found = json.loads(proc.stdout) if proc.returncode in (0, 1) else None
     except json.JSONDecodeError:

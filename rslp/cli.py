@@ -212,7 +212,7 @@ def cli(verbose: bool) -> None:
 )
 @click.option(
     "--max-windows",
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_MAX_WINDOWS,
     show_default=True,
     help="Refuse a plan of more windows (checked from bounds before partitioning).",

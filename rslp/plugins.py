@@ -97,7 +97,7 @@ def binding_problems(
         return []
     problems = []
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(k for k in args if k not in params)
+        unknown = sorted((k for k in args if k not in params), key=str)
         if unknown:
             problems.append(
                 f"unknown argument(s) {unknown} for {cls.__name__}; it takes {sorted(params)}"

@@ -48,7 +48,8 @@ def _parse_time(value: Any, path: Path, key: str) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def _pick(props: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+def pick_time(props: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    """The first of ``keys`` set (not null) in ``props``: (key, value), or None."""
     for k in keys:
         if props.get(k) is not None:
             return k, props[k]
@@ -99,8 +100,8 @@ def load_request(path: Path) -> list[RequestFeature]:
         if not isinstance(raw, dict):
             raise ProjectError(path, "expected a Feature object", key)
         props = raw.get("properties") or {}
-        start = _pick(props, START_KEYS)
-        end = _pick(props, END_KEYS)
+        start = pick_time(props, START_KEYS)
+        end = pick_time(props, END_KEYS)
         if start is None or end is None:
             missing = "/".join(START_KEYS if start is None else END_KEYS)
             raise ProjectError(

@@ -82,11 +82,15 @@ def load_document(path: Path) -> tuple[Document, list[Diagnostic]]:
         return doc, [Diagnostic(path, "file is missing", rule="files")]
     except UnicodeDecodeError:
         return doc, [Diagnostic(path, "file is not UTF-8 text", rule="syntax")]
+    except OSError as e:  # a directory, no permission
+        return doc, [Diagnostic(path, f"cannot read the file: {e.strerror}", rule="files")]
     if path.suffix in (".json", ".geojson"):
         try:
             doc.data = json.loads(text)
         except json.JSONDecodeError as e:
             return doc, [Diagnostic(path, f"not valid JSON: {e.msg}", line=e.lineno, rule="syntax")]
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            return doc, [Diagnostic(path, f"not valid JSON: {e}", rule="syntax")]
     else:
         try:
             parsed = yaml.safe_load(text)
@@ -96,6 +100,8 @@ def load_document(path: Path) -> tuple[Document, list[Diagnostic]]:
             line = mark.line + 1 if mark is not None else None
             problem = getattr(e, "problem", None) or str(e)
             return doc, [Diagnostic(path, f"not valid YAML: {problem}", line=line, rule="syntax")]
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            return doc, [Diagnostic(path, f"not valid YAML: {e}", rule="syntax")]
     try:
         node = yaml.compose(text)
         if node is not None:

@@ -104,7 +104,7 @@ class ProjectDocs:
             doc, errs = load_document(path)
             diags += errs
             if not errs:
-                parsed.append(doc)
+                parsed.append(_as_collection(doc))
         project = ProjectDocs(root=root, docs=docs, requests=parsed, **options)  # type: ignore[arg-type]
         project.found = list(diags)
         return project, diags
@@ -163,3 +163,13 @@ def dig(node: Any, *keys: str | int) -> Any:
         else:
             return None
     return node
+
+
+def _as_collection(doc: Document) -> Document:
+    """A request that is a single Feature, as the FeatureCollection the runner reads it as."""
+    if isinstance(doc.data, dict) and doc.data.get("type") == "Feature":
+        doc.data = {"type": "FeatureCollection", "features": [doc.data]}
+        doc.lines = {(): 1, ("features",): 1} | {
+            ("features", 0, *k): v for k, v in doc.lines.items()
+        }
+    return doc

@@ -231,3 +231,80 @@ def test_validate_stdout_holds_only_findings(demo_copy: Path) -> None:
     out = CliRunner().invoke(esbuild_cli, ["validate", str(demo_copy), "--format", "json"])
     assert out.exit_code == 0
     assert json.loads(out.stdout) == []
+
+
+def _feature_collection(demo: Path) -> tuple[Path, dict]:
+    path = demo / "prediction" / "test-request1.geojson"
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "file", "message"),
+    [
+        (
+            replace_text("model.yaml", "bands: [B1, B2, B3, B4]", "bands: [[1], B2]"),
+            "model.yaml",
+            "[[1]]",
+        ),
+        (
+            replace_text("postprocessing_strategies.yaml", "clip_to_request: true", "1: a"),
+            "postprocessing_strategies.yaml",
+            "unknown argument(s) [1]",
+        ),
+        (
+            replace_text("partition_strategies.yaml", "resolution: 10", "resolution: 1.0e-310"),
+            "partition_strategies.yaml",
+            "",
+        ),
+        (
+            lambda d: (d / "dataset.json").write_text('{"layers": ' + "9" * 5000 + "}"),
+            "dataset.json",
+            "not valid JSON",
+        ),
+        (
+            replace_text("prediction/test-request1.geojson", "8.620161", "1" + "0" * 400),
+            "test-request1.geojson",
+            "not finite",
+        ),
+    ],
+    ids=["non-string-band", "int-key", "tiny-resolution", "huge-int-json", "huge-int-coordinate"],
+)
+def test_odd_values_are_findings_not_crashes(
+    demo_copy: Path, edit: object, file: str, message: str
+) -> None:
+    edit(demo_copy)  # type: ignore[operator]
+    out = CliRunner().invoke(esbuild_cli, ["validate", str(demo_copy), "--format", "json"])
+    assert out.exit_code == 1, out.output[-2000:]
+    errors = [d for d in json.loads(out.stdout) if d["severity"] == "error"]
+    assert any(d["file"].endswith(file) and message in d["message"] for d in errors), errors
+    with pytest.raises(PreflightError):
+        preflight(ProjectFiles.from_dir(demo_copy))
+
+
+def test_requests_are_read_as_the_runner_reads_them(demo_copy: Path) -> None:
+    path, data = _feature_collection(demo_copy)
+    files = ProjectFiles.from_dir(demo_copy)
+    # A single Feature, and start/end from different key families, as load_request takes them.
+    feature = data["features"][0]
+    props = feature["properties"]
+    props["oe_end_time"] = props.pop("es_end_time")
+    props["es_start_time"], props["oe_start_time"] = None, props["es_start_time"]
+    path.write_text(json.dumps(feature))
+    preflight(files)
+    # Ids as the runner makes them: unsafe ids are told apart, 1 and "1" are the same id.
+    data["features"][0]["id"] = data["features"][1]["id"] = "field 1"
+    path.write_text(json.dumps(data))
+    preflight(files)
+    data["features"][0]["id"], data["features"][1]["id"] = 1, "1"
+    data["features"][2]["properties"]["id"] = ["a"]
+    path.write_text(json.dumps(data))
+    err = _preflight_error(demo_copy)
+    assert [d.key for d in err.diagnostics] == ["features[1].id"], str(err)
+    assert "feature id '1' repeats features[0]" in err.diagnostics[0].message
+
+
+def test_max_windows_must_be_positive(demo_copy: Path) -> None:
+    from rslp.cli import cli as esrunner_cli
+
+    out = CliRunner().invoke(esrunner_cli, ["run", str(demo_copy), "--max-windows", "0"])
+    assert out.exit_code == 2 and "--max-windows" in out.output

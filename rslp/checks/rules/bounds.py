@@ -62,8 +62,9 @@ def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
             continue
         try:
             features = load_request(req.path)
-        except ProjectError:
-            continue  # the request rule says why
+        except ProjectError as e:  # what the request rule could not see
+            out.append(Diagnostic(req.path, e.message, e.key, req.line(()), e.hint, "request"))
+            continue
         where = f" for {req.path.name}"
         try:
             partitions = large.estimate_partitions(features)
@@ -82,7 +83,7 @@ def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
             )
         try:
             est = small.estimate_windows(features, projection)
-        except ValueError as e:
+        except (ValueError, TypeError, OverflowError) as e:
             out.append(doc.diag(str(e), ("strategy_small", "init_args"), rule="plan_bounds"))
             continue
         if est is None:

@@ -13,8 +13,7 @@ import shapely.validation
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, KeyPath
 from rslp.checks.project import ProjectDocs
-
-PAIRS = (("es_start_time", "es_end_time"), ("oe_start_time", "oe_end_time"))
+from rslp.request import END_KEYS, START_KEYS, feature_id, pick_time
 
 
 def _time(v: Any) -> datetime | None:
@@ -27,12 +26,19 @@ def _time(v: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _position_problem(pos: Any) -> str | None:
     if not isinstance(pos, list) or not 2 <= len(pos) <= 3:
         return f"a position is [longitude, latitude] (optionally altitude), got {pos!r}"
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos):
         return f"position {pos!r} holds a value that is not a number"
-    if not all(math.isfinite(v) for v in pos):
+    if not all(_finite(v) for v in pos):
         return f"position {pos!r} is not finite"
     lon, lat = pos[0], pos[1]
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -112,49 +118,47 @@ def _check_feature(
     key: KeyPath = ("features", i)
     raw = feat.get("properties")
     props: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    pair = next(((s, e) for s, e in PAIRS if s in props or e in props), None)
-    if pair is None:
-        out.append(
-            doc.diag(
-                "feature has no es_start_time/es_end_time",
-                (*key, "properties"),
-                hint="add ISO 8601 es_start_time and es_end_time",
-                rule="request",
-            )
-        )
-    else:
-        times = {}
-        for k in pair:
-            t = _time(props.get(k))
-            if t is None:
-                out.append(
-                    doc.diag(
-                        f"{k} is missing or not an ISO 8601 time: {props.get(k)!r}",
-                        (*key, "properties", k),
-                        rule="request",
-                    )
+    times = {}
+    for keys in (START_KEYS, END_KEYS):  # as the runner picks them: the first one given
+        found = pick_time(props, keys)
+        if found is None:
+            out.append(
+                doc.diag(
+                    f"feature has no {'/'.join(keys)}",
+                    (*key, "properties"),
+                    hint="add ISO 8601 es_start_time and es_end_time",
+                    rule="request",
                 )
-            times[k] = t
-        t0, t1 = times[pair[0]], times[pair[1]]
+            )
+            continue
+        k, v = found
+        times[keys] = (k, v, _time(v))
+        if times[keys][2] is None:
+            out.append(
+                doc.diag(
+                    f"{k} is not an ISO 8601 time: {v!r}", (*key, "properties", k), rule="request"
+                )
+            )
+    if len(times) == 2:
+        (k0, v0, t0), (k1, v1, t1) = times[START_KEYS], times[END_KEYS]
         if t0 and t1 and t1 < t0:
             out.append(
                 doc.diag(
-                    f"time range is reversed ({props[pair[0]]} > {props[pair[1]]})",
+                    f"time range is reversed ({k0} {v0} > {k1} {v1})",
                     (*key, "properties"),
                     rule="request",
                 )
             )
-    fid = feat.get("id", props.get("id"))
-    if fid is not None:
-        if fid in seen:
-            out.append(
-                doc.diag(
-                    f"feature id {fid!r} repeats features[{seen[fid]}]",
-                    (*key, "id"),
-                    rule="request",
-                )
+    fid = feature_id(feat, i)  # the id the runner gives it (unsafe ids get a content hash)
+    if fid in seen:
+        out.append(
+            doc.diag(
+                f"feature id {fid!r} repeats features[{seen[fid]}]",
+                (*key, "id"),
+                rule="request",
             )
-        seen.setdefault(fid, i)
+        )
+    seen.setdefault(fid, i)
     geom_json = feat.get("geometry")
     raw = raw_geometry_problem(geom_json, (*key, "geometry"))
     if raw is not None:

@@ -140,9 +140,8 @@ def check_model_inputs(project: ProjectDocs) -> list[Diagnostic]:
                 continue
             have = _bands(layers[base])
             bands = dig(spec, "bands")
-            missing = (
-                [b for b in bands if have and b not in have] if isinstance(bands, list) else []
-            )
+            bands = bands if isinstance(bands, list) else []
+            missing = [b for b in bands if not isinstance(b, str) or (have and b not in have)]
             if missing:
                 out.append(
                     doc.diag(
