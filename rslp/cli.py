@@ -259,9 +259,13 @@ def run(
                 raise click.UsageError("--workers is for --executor local (Ray uses its CPUs)")
             runner = RayExecutor(address, cpus_per_worker, gpus_per_worker, max_retries)
         pipeline = Pipeline(files, scratch, options, Progress(), runner)
-        pipeline.preflight()  # before the lock: a broken project leaves only logs
-        with ScratchLock(scratch.root):
-            result = pipeline.run()
+        try:
+            pipeline.prepare()  # workers start up while the driver checks
+            pipeline.preflight()  # before the lock: a broken project leaves only logs
+            with ScratchLock(scratch.root):
+                result = pipeline.run()
+        finally:
+            pipeline.close()
     for step, pids in result.skipped.items():
         what = "" if step == "combine" else f": {len(pids)} partition(s)"
         click.echo(f"skipped {step} (done and current){what}", err=True)

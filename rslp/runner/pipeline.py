@@ -23,6 +23,7 @@ later steps of that partition are marked stale.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -136,6 +137,26 @@ class Pipeline:
         self.executor = executor
         self.stats: list[StepRecord] = []
         self.checked = False
+        self.prepared: Executor | None = None
+
+    def prepare(self) -> None:
+        """Start the workers now, so their start-up overlaps the checks and the planning.
+
+        Local worker processes (``workers > 1``) spawn and import torch and rslearn while
+        the driver runs :meth:`preflight` (which imports the model's classes itself);
+        as many as the request has features, at most ``workers``. Call :meth:`close` when
+        not going on to :meth:`run`.
+        """
+        if self.prepared is not None or self.executor is not None or self.options.workers <= 1:
+            return
+        self.prepared = local_executor(self.options.workers, self.scratch, self.options)
+        self.prepared.prepare(min(self.options.workers, _feature_count(self.files)))
+
+    def close(self) -> None:
+        """Release workers :meth:`prepare` started."""
+        if self.prepared is not None:
+            self.prepared.close()
+            self.prepared = None
 
     def preflight(self) -> None:
         """Check the project's files before anything is written (once per pipeline).
@@ -157,9 +178,16 @@ class Pipeline:
             PartitionsFailedError: partitions failed (each distinct error once).
             StepError: the plan or combine step cannot run.
         """
+        try:
+            self.prepare()
+            self.preflight()
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> PipelineResult:
         from rslp.runner.partition import load_plan, run_partition
 
-        self.preflight()
         hashes = self.scratch.snapshot_inputs(input_files(self.files))
         run_id = uuid.uuid4().hex[:12]
         self.scratch.update_manifest(inputs=hashes, run_id=run_id)
@@ -252,7 +280,11 @@ class Pipeline:
         try:
             if jobs:
                 workers = min(self.options.workers, len(jobs))
-                executor = self.executor or local_executor(workers, self.scratch, self.options)
+                executor = (
+                    self.executor
+                    or self.prepared
+                    or local_executor(workers, self.scratch, self.options)
+                )
                 logger.info("running %d partition(s) on %s", len(jobs), executor.describe())
                 executor.run(jobs, recorder)
         finally:
@@ -307,6 +339,15 @@ def input_files(files: ProjectFiles) -> dict[str, Path | None]:
         "request.geojson": files.request_geojson,
         "checkpoint.ckpt": files.checkpoint,
     }
+
+
+def _feature_count(files: ProjectFiles) -> int:
+    """How many features the request has (1 when it cannot be read: preflight will say)."""
+    try:
+        features = json.loads(files.request_geojson.read_text()).get("features")
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return len(features) if isinstance(features, list) and features else 1
 
 
 def local_executor(workers: int, scratch: Scratch, options: PipelineOptions) -> Executor:

@@ -54,6 +54,16 @@ class Executor(ABC):
         """A short description for logs."""
         return type(self).__name__
 
+    def prepare(self, workers: int) -> None:  # noqa: B027 (optional hook)
+        """Start up to ``workers`` workers now (optional; the default starts nothing).
+
+        Called before the driver's checks and planning, so that the workers' start-up
+        (process spawn, imports) overlaps them; :meth:`run` uses what was started.
+        """
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release what :meth:`prepare` started and :meth:`run` did not use."""
+
 
 def lost_record(job: PartitionJob, attempts: int, why: str) -> StepRecord:
     """The failed record of a job whose worker was lost on every attempt."""

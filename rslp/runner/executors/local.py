@@ -54,6 +54,12 @@ def _send(events: list[Event]) -> None:
     _QUEUE.put(events)
 
 
+def _warm() -> None:
+    """What every job needs first: the model and data libraries, imported."""
+    import rslp.runner.dataset
+    import rslp.runner.inference  # noqa: F401
+
+
 def _pool_job(job: PartitionJob) -> list[StepRecord]:
     return run_steps(job, _send)
 
@@ -76,6 +82,33 @@ class ProcessExecutor(Executor):
         super().__init__(max_retries)
         self.workers = max(1, workers)
         self.log_dir = log_dir
+        self._ctx = multiprocessing.get_context("spawn")
+        self._events: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        if self._events is None:
+            self._events = self._ctx.Queue()
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=self._ctx,
+            initializer=_init_worker,
+            initargs=(threads, self.log_dir, self._events),
+        )
+
+    def prepare(self, workers: int) -> None:
+        """Spawn up to ``workers`` processes now; each imports torch and rslearn."""
+        if self._pool is None:
+            self._pool = self._new_pool()
+        for _ in range(min(workers, self.workers)):
+            self._pool.submit(_warm)
+
+    def close(self) -> None:
+        """Shut down a prepared pool that no run used."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def describe(self) -> str:
         """A short description for logs."""
@@ -83,26 +116,18 @@ class ProcessExecutor(Executor):
 
     def run(self, jobs: list[PartitionJob], sink: Sink) -> None:
         """Run the jobs in the pool; see :class:`Executor` for the contract."""
-        ctx = multiprocessing.get_context("spawn")
-        events = ctx.Queue()
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
         todo = list(reversed(jobs))
         attempts: dict[str, int] = {}
 
         def drain() -> None:
             while True:
                 try:
-                    sink.events(events.get_nowait())
+                    sink.events(self._events.get_nowait())
                 except queue.Empty:
                     return
 
         while todo:
-            pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(threads, self.log_dir, events),
-            )
+            pool, self._pool = self._pool or self._new_pool(), None
             running: dict[Future[list[StepRecord]], PartitionJob] = {}
             broken: list[PartitionJob] = []
             try:
