@@ -125,3 +125,22 @@ def test_build_refuses_to_tag_an_image_whose_project_fails_inside_it(
     assert "does not pass inside its image" in out.stderr and "not tagged" in out.stderr
     assert "dataset.json" in out.stderr and "has no class 'Sentinel2x'" in out.stderr
     assert docker("image", "inspect", tag, check=False).returncode != 0
+
+
+def test_seed_sample_inside_an_image_with_its_requirement(pc_image: str, tmp_path: Path) -> None:
+    # The seed's sample needs what pcdemo's image holds (the base + planetary_computer):
+    # inside it, only the sample's real problems remain, and no notice.
+    sample = tmp_path / "sample"
+    shutil.copytree(REPO.parent / "shared" / "seed" / "esrunner_sample", sample)
+    (sample / "requirements.txt").write_text(REQUIREMENTS)
+    out = esbuild("validate", str(sample), "--image", pc_image, "--format", "json")
+    assert out.returncode == 1, out.stdout + out.stderr
+    found = json.loads(out.stdout)
+    assert not [d for d in found if d["severity"] == "notice"]
+    assert not [d for d in found if "planetary_computer" in d["message"]]
+    errors = {(Path(d["file"]).name, d["rule"]) for d in found if d["severity"] == "error"}
+    assert errors == {
+        ("model.yaml", "class_path"),  # rslp.helios
+        ("model.yaml", "placeholder"),
+        ("checkpoint.ckpt", "checkpoint"),
+    }, errors
