@@ -167,7 +167,8 @@ def dig(node: Any, *keys: str | int) -> Any:
 
 def _as_collection(doc: Document) -> Document:
     """A request that is a single Feature, as the FeatureCollection the runner reads it as."""
-    if isinstance(doc.data, dict) and doc.data.get("type") == "Feature":
+    data = doc.data
+    if isinstance(data, dict) and data.get("type") == "Feature" and "features" not in data:
         doc.data = {"type": "FeatureCollection", "features": [doc.data]}
         doc.lines = {(): 1, ("features",): 1} | {
             ("features", 0, *k): v for k, v in doc.lines.items()

@@ -35,9 +35,12 @@ def _link_tree(src_dir: Path, dst_dir: Path) -> None:
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() and os.readlink(link) == str(path):
             continue
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(path)
+        # Made beside the mirror (LocalFiles lists every file in it) under a name of this
+        # process's, and renamed over: workers of one run mirror the same files at once.
+        tmp = dst_dir.parent / f".{dst_dir.name}.{os.getpid()}.link"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(path)
+        os.replace(tmp, link)
 
 
 _ENV_VAR = re.compile(r"\$\{([^}]+)\}")

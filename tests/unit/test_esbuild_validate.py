@@ -113,7 +113,7 @@ CASES: list[tuple[str, Mutation, str, str | None, str]] = [
     ("model-bad-value", replace_text("model.yaml", "batch_size: 8", "batch_size: eight"), "model.yaml", None,
      "rslearn cannot parse model.yaml"),
     ("request-no-end", req_feature(lambda f: f["properties"].pop("es_end_time")), REQ,
-     "features[0].properties.es_end_time", "missing or not an ISO 8601"),
+     "features[0].properties", "feature has no es_end_time/oe_end_time"),
     ("request-no-times", req_feature(lambda f: f.update(properties={})), REQ, "features[0].properties",
      "no es_start_time"),
     ("request-reversed", req_feature(lambda f: f["properties"].update(es_start_time="2025-01-01T00:00:00Z")),
