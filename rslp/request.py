@@ -38,14 +38,24 @@ class RequestFeature:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-def _parse_time(value: Any, path: Path, key: str) -> datetime:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time string (``Z`` allowed; naive means UTC), or None when it is not one."""
     if not isinstance(value, str):
-        raise ProjectError(path, f"expected an ISO 8601 time string, got {value!r}", key)
+        return None
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ProjectError(path, f"{value!r} is not an ISO 8601 time", key) from None
+        return None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _parse_time(value: Any, path: Path, key: str) -> datetime:
+    ts = parse_time(value)
+    if ts is None and not isinstance(value, str):
+        raise ProjectError(path, f"expected an ISO 8601 time string, got {value!r}", key)
+    if ts is None:
+        raise ProjectError(path, f"{value!r} is not an ISO 8601 time", key)
+    return ts
 
 
 def pick_time(props: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:

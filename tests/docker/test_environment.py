@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SEED_SAMPLE, SEED_SAMPLE_ERRORS
 from tests.docker.conftest import BASE_IMAGE, STATE, docker
 
 pytestmark = pytest.mark.docker
@@ -131,7 +131,7 @@ def test_seed_sample_inside_an_image_with_its_requirement(pc_image: str, tmp_pat
     # The seed's sample needs what pcdemo's image holds (the base + planetary_computer):
     # inside it, only the sample's real problems remain, and no notice.
     sample = tmp_path / "sample"
-    shutil.copytree(REPO.parent / "shared" / "seed" / "esrunner_sample", sample)
+    shutil.copytree(SEED_SAMPLE, sample)
     (sample / "requirements.txt").write_text(REQUIREMENTS)
     out = esbuild("validate", str(sample), "--image", pc_image, "--format", "json")
     assert out.returncode == 1, out.stdout + out.stderr
@@ -139,8 +139,4 @@ def test_seed_sample_inside_an_image_with_its_requirement(pc_image: str, tmp_pat
     assert not [d for d in found if d["severity"] == "notice"]
     assert not [d for d in found if "planetary_computer" in d["message"]]
     errors = {(Path(d["file"]).name, d["rule"]) for d in found if d["severity"] == "error"}
-    assert errors == {
-        ("model.yaml", "class_path"),  # rslp.helios
-        ("model.yaml", "placeholder"),
-        ("checkpoint.ckpt", "checkpoint"),
-    }, errors
+    assert errors == SEED_SAMPLE_ERRORS, errors

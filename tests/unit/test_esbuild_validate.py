@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from esbuild.cli import cli
 from esbuild.validate import validate_project
 from rslp.checks import schema as schemas
-from tests.conftest import DEMO, REPO, SEED_SAMPLE
+from tests.conftest import DEMO, REPO, SEED_SAMPLE, SEED_SAMPLE_ERRORS
 
 Mutation = Callable[[Path], None]
 
@@ -282,11 +282,7 @@ def test_seed_sample_with_its_requirement_reports_only_its_real_problems(tmp_pat
     notices = [d for d in found if d["severity"] == "notice"]
     assert len(notices) == 12 and all("planetary_computer" in d["message"] for d in notices)
     errors = {(Path(d["file"]).name, d["rule"]) for d in found if d["severity"] == "error"}
-    assert errors == {
-        ("model.yaml", "class_path"),  # rslp.helios
-        ("model.yaml", "placeholder"),
-        ("checkpoint.ckpt", "checkpoint"),
-    }, errors
+    assert errors == SEED_SAMPLE_ERRORS, errors
     strict = CliRunner().invoke(
         cli, ["validate", str(sample), "--format", "json", "--require-imports"]
     )

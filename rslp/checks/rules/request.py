@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import shapely
@@ -13,17 +12,7 @@ import shapely.validation
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, KeyPath
 from rslp.checks.project import ProjectDocs
-from rslp.request import END_KEYS, START_KEYS, feature_id, pick_time
-
-
-def _time(v: Any) -> datetime | None:
-    if not isinstance(v, str):
-        return None
-    try:
-        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+from rslp.request import END_KEYS, START_KEYS, feature_id, parse_time, pick_time
 
 
 def _finite(v: int | float) -> bool:
@@ -132,7 +121,7 @@ def _check_feature(
             )
             continue
         k, v = found
-        times[keys] = (k, v, _time(v))
+        times[keys] = (k, v, parse_time(v))
         if times[keys][2] is None:
             out.append(
                 doc.diag(
