@@ -218,6 +218,8 @@ def _predictor_key(ctx: RunContext) -> tuple[str, ...]:
         sha256_file(ctx.files.dataset_json),
         ck,
         str(ctx.scratch.dataset),
+        # A reused Ray worker process may be handed another GPU than its model was built on.
+        os.environ.get("CUDA_VISIBLE_DEVICES", ""),
     )
 
 

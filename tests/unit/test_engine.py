@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pytest
+
 from rslp.errors import PartitionsFailedError, ProjectError, StepError
 from rslp.project import ProjectFiles
 from rslp.runner.engine import (
@@ -82,3 +84,18 @@ def test_window_counts_are_batched_and_never_exceed_the_plan(tmp_path: Path) -> 
         rec.events(batch)
     rec.close()
     assert lines[-1].startswith("[inference] 10/10 windows")
+
+
+def test_a_worker_handed_another_gpu_builds_its_model_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rslp.runner.context import RunContext
+    from rslp.runner.inference import _predictor_key
+    from tests.conftest import DEMO
+
+    ctx = RunContext(files=ProjectFiles.from_dir(DEMO), scratch=Scratch(tmp_path / "s"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    first = _predictor_key(ctx)
+    assert _predictor_key(ctx) == first
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert _predictor_key(ctx) != first
