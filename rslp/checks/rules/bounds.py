@@ -20,10 +20,6 @@ from rslp.request import load_request
 MAX_WINDOW_SIDE = 16_384
 
 
-def _has_errors(project: ProjectDocs, doc: Document) -> bool:
-    return any(d.file == doc.path and d.severity == "error" for d in project.found)
-
-
 def _partitioner(doc: Document, key: str) -> PartitionInterface | None:
     node = doc.data.get(key)
     if not isinstance(node, dict):
@@ -47,8 +43,8 @@ def _arg_key(doc: Document, level: str, arg: str | None) -> KeyPath:
 
 def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
     """Partitions, windows and window sizes the plan will make are within the limits."""
-    doc = project.docs.get("partition_strategies.yaml")
-    if doc is None or not isinstance(doc.data, dict) or _has_errors(project, doc):
+    doc = project.valid("partition_strategies.yaml")
+    if doc is None:
         return []
     large, small = _partitioner(doc, "strategy_large"), _partitioner(doc, "strategy_small")
     if large is None or small is None:
@@ -58,7 +54,7 @@ def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
     limit = project.max_windows
     out: list[Diagnostic] = []
     for req in project.requests:
-        if _has_errors(project, req):
+        if project.has_errors(req):
             continue
         try:
             features = load_request(req.path)
