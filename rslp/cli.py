@@ -342,6 +342,31 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
     click.echo(f"preview: {report.png}")
 
 
+@cli.command()
+@click.argument("project_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["seed", "reference"]),
+    required=True,
+    help="seed: partition_/postprocessing_strategies.yaml; reference: olmoearth_run.yaml.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="A new directory.")
+def convert(project_dir: Path, to: str, out: Path) -> None:
+    """Write PROJECT_DIR in the other project format, as a new project at --out.
+
+    Both formats hold the same project: the result runs to the same results. Other files
+    are copied; YAML comments of the converted files are not kept.
+    """
+    from rslp.convert import convert as run_convert
+
+    with reported_errors():
+        notes = run_convert(project_dir, to, out)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {out} ({to} format)")
+
+
 def seed_spelling(args: list[str]) -> list[str]:
     """``esrunner --local --dataset-config ...`` (no command) means ``esrunner run ...``."""
     commands = set(cli.commands)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class StrategyConfig(BaseModel):
@@ -62,11 +62,99 @@ class PartitionStrategiesConfig(BaseModel):
     projection: ProjectionConfig = Field(default_factory=ProjectionConfig)
 
 
+RGB = tuple[int, int, int] | tuple[int, int, int, int]
+
+
+class ClassValue(BaseModel):
+    """One class of a classification field: its stored value, label and colour."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: int | str = Field(description="The value stored in the raster or GeoJSON property.")
+    label: str = Field(description="The human-readable label.")
+    color: RGB = Field(description="RGB or RGBA, each 0-255.")
+
+    @field_validator("color")
+    @classmethod
+    def _channels(cls, v: RGB) -> RGB:
+        if any(not 0 <= c <= 255 for c in v):
+            raise ValueError(f"colour channels must be 0-255, got {list(v)}")
+        return v
+
+    @property
+    def rgba(self) -> tuple[int, int, int, int]:
+        """The colour with alpha (255 when not given)."""
+        c = self.color
+        return (c[0], c[1], c[2], c[3] if len(c) == 4 else 255)
+
+
+class ClassificationField(BaseModel):
+    """A classified output: a raster band or a GeoJSON property, and its classes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    property_name: str = Field(description="GeoJSON property, or the raster band's name.")
+    allowed_values: list[ClassValue] = Field(min_length=1)
+    band_index: int | None = Field(default=None, ge=1, description="1-based raster band.")
+    confidence_property_name: str | None = None
+    confidence_band_index: int | None = Field(default=None, ge=1)
+
+
+class RegressionField(BaseModel):
+    """A continuous output: its value range and the colormap of its quicklook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    property_name: str = Field(description="GeoJSON property, or the raster band's name.")
+    min_value: float
+    max_value: float
+    band_index: int | None = Field(default=None, ge=1, description="1-based raster band.")
+    colormap_name: str = Field(default="viridis", description="A matplotlib colormap name.")
+
+    @model_validator(mode="after")
+    def _range(self) -> RegressionField:
+        if not self.max_value > self.min_value:
+            raise ValueError(f"max_value {self.max_value} must exceed min_value {self.min_value}")
+        return self
+
+
+class DetectionObject(BaseModel):
+    """An object a detection model finds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detected_object_name: str
+    confidence_property_name: str | None = None
+    confidence_band_index: int | None = Field(default=None, ge=1)
+
+
+class InferenceResultsConfig(BaseModel):
+    """What the model's results mean: their type and, per field, classes or value range.
+
+    The reference runner's ``inference_results_config``. ``data_type`` must match the
+    output layer's type; classification colours become the result COG's colormap and the
+    quicklook's legend; regression ranges and colormaps drive the quicklook.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_type: Literal["RASTER", "VECTOR"] = Field(description="RASTER or VECTOR.")
+    classification_fields: list[ClassificationField] | None = None
+    regression_fields: list[RegressionField] | None = None
+    detection_objects: list[DetectionObject] | None = None
+
+    @field_validator("data_type", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
 class PostprocessingStrategiesConfig(BaseModel):
     """``postprocessing_strategies.yaml``: one strategy per stage.
 
     ``strategy_small`` is the window stage, ``strategy_medium`` the partition stage and
-    ``strategy_large`` the dataset stage (the seed's names).
+    ``strategy_large`` the dataset stage (the seed's names). ``inference_results_config``
+    (optional here, required in the reference format) describes what the results mean.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +162,50 @@ class PostprocessingStrategiesConfig(BaseModel):
     strategy_small: StrategyConfig
     strategy_medium: StrategyConfig
     strategy_large: StrategyConfig
+    inference_results_config: InferenceResultsConfig | None = None
+
+
+class ReferencePartitionStrategies(BaseModel):
+    """``partition_strategies`` of ``olmoearth_run.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition_request_geometry: StrategyConfig = Field(
+        description="Splits the request into partitions (the seed's strategy_large)."
+    )
+    prepare_window_geometries: StrategyConfig = Field(
+        description="Splits a partition into windows (the seed's strategy_small)."
+    )
+
+
+class ReferencePostprocessingStrategies(BaseModel):
+    """``postprocessing_strategies`` of ``olmoearth_run.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    process_window: StrategyConfig = Field(description="Window stage (strategy_small).")
+    process_partition: StrategyConfig = Field(description="Partition stage (strategy_medium).")
+    process_dataset: StrategyConfig = Field(description="Dataset stage (strategy_large).")
+
+
+class ReferenceRunConfig(BaseModel):
+    """``olmoearth_run.yaml``: the reference runner's single project file.
+
+    Its sections load into the same models as the seed format's files:
+    ``partition_strategies`` into :class:`PartitionStrategiesConfig`,
+    ``postprocessing_strategies`` and ``inference_results_config`` into
+    :class:`PostprocessingStrategiesConfig`. Other top-level keys are allowed (as the
+    reference allows them) and ignored.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    partition_strategies: ReferencePartitionStrategies
+    postprocessing_strategies: ReferencePostprocessingStrategies
+    inference_results_config: InferenceResultsConfig
+    window_prep: dict[str, Any] | None = Field(
+        default=None, description="Fine-tuning window preparation (used by fine-tuning)."
+    )
 
 
 class ClassConfig(BaseModel):

@@ -1,8 +1,9 @@
 """Load strategy classes by ``class_path`` and bind their ``init_args``.
 
 Class paths written for the seed's runner (``esrun.tools.partitioners.*`` and
-``esrun.tools.postprocessors.*``) resolve to this package's implementations, so projects
-written for the seed keep working. Any other class path is imported from the PYTHONPATH.
+``esrun.tools.postprocessors.*``) and for the reference runner
+(``olmoearth_run.runner.tools.*``) resolve to this package's implementations, so projects
+written for either keep working. Any other class path is imported from the PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -18,39 +19,58 @@ from rslp.errors import ProjectError
 
 T = TypeVar("T")
 
-# Seed class paths -> ours. Module-level aliases map a whole seed module to one of ours.
-SEED_ALIASES: dict[str, str] = {
-    "esrun.tools.partitioners.noop_partitioner.NoopPartitioner": (
-        "rslp.common.partitioners.noop.NoopPartitioner"
+# The seed's (esrun.tools.*) and the reference runner's (olmoearth_run.runner.tools.*)
+# class paths -> ours: module under the tools package and class name -> our class.
+_P = "rslp.common.partitioners."
+_Q = "rslp.common.postprocessing."
+_TOOLS: dict[str, str] = {
+    "partitioners.noop_partitioner.NoopPartitioner": _P + "noop.NoopPartitioner",
+    "partitioners.fixed_window_partitioner.FixedWindowPartitioner": (
+        _P + "fixed_window.FixedWindowPartitioner"
     ),
-    "esrun.tools.partitioners.fixed_window_partitioner.FixedWindowPartitioner": (
-        "rslp.common.partitioners.fixed_window.FixedWindowPartitioner"
+    "partitioners.grid_partitioner.GridPartitioner": _P + "grid.GridPartitioner",
+    "partitioners.reprojection_partitioner.ReprojectionPartitioner": (
+        _P + "reprojection.ReprojectionPartitioner"
     ),
-    "esrun.tools.partitioners.grid_partitioner.GridPartitioner": (
-        "rslp.common.partitioners.grid.GridPartitioner"
+    "partitioners.chunk_partitioner.ChunkPartitioner": _P + "chunk.ChunkPartitioner",
+    "partitioners.partition_interface.PartitionInterface": _P + "interface.PartitionInterface",
+    "postprocessors.noop_raster.NoopRaster": _Q + "raster.NoopRaster",
+    "postprocessors.combine_geotiff.CombineGeotiff": _Q + "raster.CombineGeotiff",
+    "postprocessors.combine_geojson.CombineGeojson": _Q + "vector.CombineGeojson",
+    "postprocessors.noop_vector.NoopVector": _Q + "vector.NoopVector",
+    "postprocessors.combine_and_deduplicate_geojson.CombineAndDeduplicateGeojson": (
+        _Q + "vector.CombineAndDeduplicateGeojson"
     ),
-    "esrun.tools.partitioners.partition_interface.PartitionInterface": (
-        "rslp.common.partitioners.interface.PartitionInterface"
+    "postprocessors.simplify_polygons.SimplifyPolygons": _Q + "vector.SimplifyPolygons",
+    "postprocessors.postprocess_inferface.PostprocessInterface": (
+        _Q + "interface.PostprocessInterface"
     ),
-    "esrun.tools.postprocessors.noop_raster.NoopRaster": (
-        "rslp.common.postprocessing.raster.NoopRaster"
+    "postprocessors.postprocess_interface.PostprocessInterface": (
+        _Q + "interface.PostprocessInterface"
     ),
-    "esrun.tools.postprocessors.combine_geotiff.CombineGeotiff": (
-        "rslp.common.postprocessing.raster.CombineGeotiff"
+    "postprocessors.postprocess_interface.PostprocessInterfaceRaster": (
+        _Q + "interface.PostprocessInterface"
     ),
-    "esrun.tools.postprocessors.combine_geojson.CombineGeojson": (
-        "rslp.common.postprocessing.vector.CombineGeojson"
-    ),
-    "esrun.tools.postprocessors.noop_vector.NoopVector": (
-        "rslp.common.postprocessing.vector.NoopVector"
-    ),
-    "esrun.tools.postprocessors.postprocess_inferface.PostprocessInterface": (
-        "rslp.common.postprocessing.interface.PostprocessInterface"
-    ),
-    "esrun.tools.postprocessors.postprocess_interface.PostprocessInterface": (
-        "rslp.common.postprocessing.interface.PostprocessInterface"
+    "postprocessors.postprocess_interface.PostprocessInterfaceVector": (
+        _Q + "interface.PostprocessInterface"
     ),
 }
+SEED_PREFIX = "esrun.tools."
+REFERENCE_PREFIX = "olmoearth_run.runner.tools."
+# Where the reference runner's default differs from ours and its projects rely on it: its
+# CombineGeojson puts the request's geometry on each result and merges without removing
+# duplicates.
+_REFERENCE_ONLY = {
+    "postprocessors.combine_geojson.CombineGeojson": _Q + "vector.RequestCombineGeojson",
+}
+SEED_ALIASES: dict[str, str] = {SEED_PREFIX + k: v for k, v in _TOOLS.items()} | {
+    REFERENCE_PREFIX + k: v for k, v in (_TOOLS | _REFERENCE_ONLY).items()
+}
+
+
+def is_foreign(class_path: str) -> bool:
+    """Whether a class path is written for the seed's or the reference's runner."""
+    return class_path.startswith((SEED_PREFIX, REFERENCE_PREFIX))
 
 
 def resolve_class_path(class_path: str) -> str:

@@ -1,9 +1,11 @@
 """Find and load a project's files into config models.
 
-A project directory holds ``dataset.json``, ``model.yaml``, ``partition_strategies.yaml``,
-``postprocessing_strategies.yaml``, optionally ``checkpoint.ckpt`` and
-``requirements.txt``, and prediction requests in ``prediction/`` (or the seed sample's
-``prediction_requests/``).
+A project directory holds ``dataset.json``, ``model.yaml``, optionally ``checkpoint.ckpt``
+and ``requirements.txt``, and its strategies in one of two formats (:mod:`rslp.formats`):
+the seed's ``partition_strategies.yaml`` and ``postprocessing_strategies.yaml`` with
+requests in ``prediction/`` (or the seed sample's ``prediction_requests/``), or the
+reference runner's ``olmoearth_run.yaml`` with ``prediction_request_geometry.geojson``.
+Both load into the same models.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from rslp import formats
 from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig
 from rslp.errors import ProjectError
 
@@ -34,6 +37,8 @@ class ProjectFiles:
         postprocessing_strategies_yaml: postprocessing strategies.
         request_geojson: the prediction request.
         checkpoint: model weights, or None.
+        format: ``seed`` or ``reference``; in the reference format both strategy paths
+            are the project's ``olmoearth_run.yaml`` (each role is a section of it).
     """
 
     model_yaml: Path
@@ -42,6 +47,11 @@ class ProjectFiles:
     postprocessing_strategies_yaml: Path
     request_geojson: Path
     checkpoint: Path | None = None
+    format: str = formats.SEED
+
+    def key(self, role: str, key: str) -> str:
+        """A seed key path of ``role`` (e.g. ``strategy_small.init_args``) as in the file."""
+        return key if self.format == formats.SEED else formats.real_key_str(role, key)
 
     @property
     def project_dir(self) -> Path:
@@ -53,9 +63,10 @@ class ProjectFiles:
         """Locate the files of a project directory.
 
         Args:
-            project_dir: the project directory.
-            request: a request file; default the single ``*.geojson`` in ``prediction/``
-                or ``prediction_requests/`` (the first by name when there are several).
+            project_dir: the project directory, in either format.
+            request: a request file; default (reference format)
+                ``prediction_request_geometry.geojson``, else the first ``*.geojson`` by
+                name in ``prediction/`` or ``prediction_requests/``.
 
         Raises:
             ProjectError: naming the missing file.
@@ -63,30 +74,63 @@ class ProjectFiles:
         d = project_dir.resolve()
         if not d.is_dir():
             raise ProjectError(d, "project directory does not exist")
-        for name in (
-            "model.yaml",
-            "dataset.json",
-            "partition_strategies.yaml",
-            "postprocessing_strategies.yaml",
-        ):
+        try:
+            fmt = formats.detect_format(d)
+        except ValueError as e:
+            raise ProjectError(d, str(e)) from None
+        if fmt is None:
+            raise ProjectError(
+                d / "partition_strategies.yaml",
+                "required project file is missing",
+                hint=f"a project has partition_strategies.yaml and postprocessing_strategies.yaml"
+                f" (seed format) or {formats.RUN_YAML} (reference format)",
+            )
+        names = ["model.yaml", "dataset.json"]
+        if fmt == formats.SEED:
+            names += [formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE]
+        for name in names:
             if not (d / name).is_file():
                 raise ProjectError(d / name, "required project file is missing")
         if request is None:
-            found = sorted(p for sub in REQUEST_DIRS for p in (d / sub).glob("*.geojson"))
-            if not found:
+            request = default_request(d)
+            if request is None:
                 raise ProjectError(
-                    d / "prediction", "no *.geojson request in prediction/ or prediction_requests/"
+                    d / "prediction",
+                    f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
+                    "prediction/ or prediction_requests/",
                 )
-            request = found[0]
         ckpt = d / "checkpoint.ckpt"
+        run_yaml = d / formats.RUN_YAML
         return ProjectFiles(
             model_yaml=d / "model.yaml",
             dataset_json=d / "dataset.json",
-            partition_strategies_yaml=d / "partition_strategies.yaml",
-            postprocessing_strategies_yaml=d / "postprocessing_strategies.yaml",
+            partition_strategies_yaml=run_yaml
+            if fmt == formats.REFERENCE
+            else d / formats.PARTITION_ROLE,
+            postprocessing_strategies_yaml=(
+                run_yaml if fmt == formats.REFERENCE else d / formats.POSTPROCESSING_ROLE
+            ),
             request_geojson=request.resolve(),
             checkpoint=ckpt if ckpt.exists() else None,
+            format=fmt,
         )
+
+
+def request_files(project_dir: Path) -> list[Path]:
+    """Every request in a project, the reference's default first.
+
+    ``prediction_request_geometry.geojson``, then ``prediction/`` and
+    ``prediction_requests/`` by name.
+    """
+    top = project_dir / formats.REFERENCE_REQUEST
+    found = sorted(p for sub in REQUEST_DIRS for p in (project_dir / sub).glob("*.geojson"))
+    return ([top] if top.is_file() else []) + found
+
+
+def default_request(project_dir: Path) -> Path | None:
+    """The request a run uses when none is given (the first of :func:`request_files`)."""
+    found = request_files(project_dir)
+    return found[0] if found else None
 
 
 def read_yaml(path: Path) -> Any:
@@ -113,22 +157,45 @@ def read_json(path: Path) -> Any:
         raise ProjectError(path, f"not valid JSON at line {e.lineno}: {e.msg}") from None
 
 
-def load_model(path: Path, model: type[M]) -> M:
-    """Load a YAML file into a pydantic model, naming the key path of the first error."""
+def load_model(path: Path, model: type[M], role: str | None = None) -> M:
+    """Load a YAML file into a pydantic model, naming the key path of the first error.
+
+    Args:
+        path: the file.
+        model: the model.
+        role: with an ``olmoearth_run.yaml``, the seed role whose section to load.
+    """
     data = read_yaml(path)
+    if role is not None:
+        data = formats.section(data, role)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as e:
         err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
+        loc = tuple(err["loc"])
+        if role is not None:
+            loc = formats.real_key(role, loc)
+        key = ".".join(str(p) for p in loc)
         raise ProjectError(path, f"{err['msg']} ({len(e.errors())} error(s))", key) from None
 
 
-def load_partition_strategies(path: Path) -> PartitionStrategiesConfig:
-    """Load ``partition_strategies.yaml``."""
-    return load_model(path, PartitionStrategiesConfig)
+def _role(files: ProjectFiles, role: str) -> str | None:
+    return role if files.format == formats.REFERENCE else None
 
 
-def load_postprocessing_strategies(path: Path) -> PostprocessingStrategiesConfig:
-    """Load ``postprocessing_strategies.yaml``."""
-    return load_model(path, PostprocessingStrategiesConfig)
+def load_partition_strategies(files: ProjectFiles) -> PartitionStrategiesConfig:
+    """Load the partition strategies (``partition_strategies.yaml`` or its section)."""
+    return load_model(
+        files.partition_strategies_yaml,
+        PartitionStrategiesConfig,
+        _role(files, formats.PARTITION_ROLE),
+    )
+
+
+def load_postprocessing_strategies(files: ProjectFiles) -> PostprocessingStrategiesConfig:
+    """Load the postprocessing strategies (``postprocessing_strategies.yaml`` or its section)."""
+    return load_model(
+        files.postprocessing_strategies_yaml,
+        PostprocessingStrategiesConfig,
+        _role(files, formats.POSTPROCESSING_ROLE),
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.plugins import key_str
 
@@ -25,11 +26,24 @@ class Document:
         path: the file.
         data: the parsed content (None when it did not parse).
         lines: key path -> 1-based line.
+        role: for a section of ``olmoearth_run.yaml`` seen in a seed role (see
+            :mod:`rslp.formats`), that role: ``data`` and ``lines`` use the seed's keys and
+            diagnostics name the keys as written in the file.
     """
 
     path: Path
     data: Any = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    role: str | None = None
+
+    def section(self, role: str) -> Document:
+        """This ``olmoearth_run.yaml`` document's section that plays ``role``."""
+        return Document(
+            self.path,
+            formats.section(self.data, role),
+            formats.lines_of_section(self.lines, role),
+            role,
+        )
 
     def line(self, key: KeyPath) -> int | None:
         """The line of ``key``, or of its nearest parent that has one."""
@@ -49,10 +63,11 @@ class Document:
         severity: str = "error",
     ) -> Diagnostic:
         """A diagnostic located at ``key`` of this document."""
+        shown = formats.real_key(self.role, tuple(key)) if self.role else tuple(key)
         return Diagnostic(
             self.path,
             message,
-            key_str(key) or None,
+            key_str(shown) or None,
             self.line(key),
             hint=hint,
             rule=rule,

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
-from rslp.project import REQUEST_DIRS, ProjectFiles
+from rslp.project import ProjectFiles, request_files
 
 # Role of each config file (the name rules look it up by) -> ProjectFiles attribute.
 ROLES = {
@@ -22,6 +23,7 @@ ROLES = {
     "partition_strategies.yaml": "partition_strategies_yaml",
     "postprocessing_strategies.yaml": "postprocessing_strategies_yaml",
 }
+SECTION_ROLES = (formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE)
 DEFAULT_MAX_WINDOWS = 10_000_000
 
 
@@ -31,7 +33,9 @@ class ProjectDocs:
 
     Attributes:
         root: the project directory.
-        docs: file name (``dataset.json``, ``model.yaml``, ...) -> parsed document.
+        docs: file name (``dataset.json``, ``model.yaml``, ...) -> parsed document. In the
+            reference format ``olmoearth_run.yaml`` is there too, and each strategy role is
+            its section (:meth:`Document.section`).
         requests: the prediction request documents.
         checkpoint: ``checkpoint.ckpt`` when present.
         requirements: ``requirements.txt`` when present.
@@ -95,9 +99,17 @@ class ProjectDocs:
         diags: list[Diagnostic] = []
         docs = {}
         for role, path in paths.items():
+            if role in docs or (role in SECTION_ROLES and formats.RUN_YAML in docs):
+                continue
+            if path.name == formats.RUN_YAML and any(d.file == path for d in diags):
+                continue  # its syntax error is reported once
             doc, errs = load_document(path)
             diags += errs
-            if not errs:
+            if not errs and path.name == formats.RUN_YAML and role in SECTION_ROLES:
+                docs[formats.RUN_YAML] = doc
+                for r in SECTION_ROLES:
+                    docs[r] = doc.section(r)
+            elif not errs:
                 docs[role] = doc
         parsed = []
         for path in requests:
@@ -111,13 +123,24 @@ class ProjectDocs:
 
     @staticmethod
     def from_dir(root: Path, **options: object) -> tuple[ProjectDocs, list[Diagnostic]]:
-        """A project directory: its config files, every request in it, its checkpoint."""
-        requests = sorted(p for d in REQUEST_DIRS for p in (root / d).glob("*.geojson"))
+        """A project directory in either format.
+
+        Its config files, every request in it and its checkpoint.
+        """
+        requests = request_files(root)
         ckpt = root / "checkpoint.ckpt"
         reqs = root / "requirements.txt"
+        try:
+            fmt = formats.detect_format(root)
+        except ValueError as e:
+            both = Diagnostic(root / formats.RUN_YAML, str(e), rule="files")
+            return ProjectDocs(root=root, docs={}, requests=[], found=[both]), [both]
+        paths = {role: root / role for role in ROLES}
+        if fmt == formats.REFERENCE:
+            paths.update({r: root / formats.RUN_YAML for r in SECTION_ROLES})
         project, diags = ProjectDocs.load(
             root,
-            {role: root / role for role in ROLES},
+            paths,
             requests,
             checkpoint=ckpt if ckpt.exists() else None,
             requirements=reqs if reqs.exists() else None,
@@ -126,7 +149,8 @@ class ProjectDocs:
         if not requests:
             missing = Diagnostic(
                 root / "prediction",
-                "no *.geojson request in prediction/ or prediction_requests/",
+                f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in prediction/ "
+                "or prediction_requests/",
                 hint="add at least one prediction request",
                 rule="files",
             )

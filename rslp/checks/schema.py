@@ -26,6 +26,7 @@ SCHEMA_FILES = {
     "partition_strategies.yaml": "partition_strategies.schema.json",
     "postprocessing_strategies.yaml": "postprocessing_strategies.schema.json",
     "prediction": "prediction.schema.json",
+    "olmoearth_run.yaml": "olmoearth_run.schema.json",
 }
 
 
@@ -37,6 +38,7 @@ def _models() -> dict[str, type[BaseModel]]:
         PartitionStrategiesConfig,
         PostprocessingStrategiesConfig,
         PredictionRequest,
+        ReferenceRunConfig,
     )
 
     return {
@@ -45,6 +47,7 @@ def _models() -> dict[str, type[BaseModel]]:
         "partition_strategies.schema.json": PartitionStrategiesConfig,
         "postprocessing_strategies.schema.json": PostprocessingStrategiesConfig,
         "prediction.schema.json": PredictionRequest,
+        "olmoearth_run.schema.json": ReferenceRunConfig,
     }
 
 

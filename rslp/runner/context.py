@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from rslp import formats
 from rslp.common.partitioners.interface import OutputProjection, PartitionInterface
 from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface
+from rslp.common.postprocessing.legend import Legend
 from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig, StrategyConfig
 from rslp.errors import ProjectError
 from rslp.plugins import instantiate
@@ -21,6 +23,7 @@ from rslp.project import (
     read_yaml,
 )
 from rslp.runner.scratch import Scratch
+from rslp.templates import output_layer_name
 
 WRITER_CLASS = "RslearnWriter"
 _DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
@@ -54,15 +57,22 @@ class RunContext:
     @cached_property
     def partition_config(self) -> PartitionStrategiesConfig:
         """``partition_strategies.yaml``."""
-        return load_partition_strategies(self.files.partition_strategies_yaml)
+        return load_partition_strategies(self.files)
 
     @cached_property
     def postprocessing_config(self) -> PostprocessingStrategiesConfig:
         """``postprocessing_strategies.yaml``."""
-        return load_postprocessing_strategies(self.files.postprocessing_strategies_yaml)
+        return load_postprocessing_strategies(self.files)
 
-    def _strategy(self, cfg: StrategyConfig, base: type, source: Any, key: str) -> Any:
-        return instantiate(cfg.class_path, cfg.init_args, base, source=source, key=key)
+    def _strategy(self, cfg: StrategyConfig, base: type, role: str, key: str) -> Any:
+        source = (
+            self.files.partition_strategies_yaml
+            if role == formats.PARTITION_ROLE
+            else self.files.postprocessing_strategies_yaml
+        )
+        return instantiate(
+            cfg.class_path, cfg.init_args, base, source=source, key=self.files.key(role, key)
+        )
 
     @cached_property
     def large_partitioner(self) -> PartitionInterface:
@@ -70,7 +80,7 @@ class RunContext:
         return self._strategy(
             self.partition_config.strategy_large,
             PartitionInterface,
-            self.files.partition_strategies_yaml,
+            formats.PARTITION_ROLE,
             "strategy_large",
         )
 
@@ -80,22 +90,22 @@ class RunContext:
         return self._strategy(
             self.partition_config.strategy_small,
             PartitionInterface,
-            self.files.partition_strategies_yaml,
+            formats.PARTITION_ROLE,
             "strategy_small",
         )
 
     @property
     def projection(self) -> OutputProjection:
-        """Where windows live."""
+        """Where windows live: the window-level partitioner's own, else the project's."""
         p = self.partition_config.projection
-        return OutputProjection(crs=p.crs, resolution=p.resolution)
+        return self.small_partitioner.window_projection(
+            OutputProjection(crs=p.crs, resolution=p.resolution)
+        )
 
     def postprocessor(self, key: str) -> PostprocessInterface:
         """The postprocessor for a stage key (``strategy_small|medium|large``)."""
         cfg = getattr(self.postprocessing_config, key)
-        return self._strategy(
-            cfg, PostprocessInterface, self.files.postprocessing_strategies_yaml, key
-        )
+        return self._strategy(cfg, PostprocessInterface, formats.POSTPROCESSING_ROLE, key)
 
     @cached_property
     def dataset_config(self) -> dict[str, Any]:
@@ -128,10 +138,18 @@ class RunContext:
         )
 
     @cached_property
+    def legend(self) -> Legend | None:
+        """What the results mean, from ``inference_results_config`` (None when not given)."""
+        return Legend.from_results_config(self.postprocessing_config.inference_results_config)
+
+    @cached_property
     def output_layer(self) -> OutputLayer:
-        """The layer the model writes predictions to, described by dataset.json."""
+        """The layer the model writes predictions to (dataset.json), with its legend.
+
+        Class names come from dataset.json, else from the legend's labels.
+        """
         writer = self.writer_callback()
-        name = (writer.get("init_args") or {}).get("output_layer")
+        name = output_layer_name((writer.get("init_args") or {}).get("output_layer"))
         layers = self.dataset_config["layers"]
         if not isinstance(name, str) or name not in layers:
             raise ProjectError(
@@ -141,8 +159,15 @@ class RunContext:
             )
         layer = layers[name]
         ltype = layer.get("type")
+        legend = self.legend
+        legend_names = legend.class_names() if legend is not None else None
         if ltype == "vector":
-            return OutputLayer(name=name, type="vector", class_names=layer.get("class_names"))
+            return OutputLayer(
+                name=name,
+                type="vector",
+                class_names=layer.get("class_names") or legend_names,
+                legend=legend,
+            )
         band_sets = layer.get("band_sets") or []
         if not band_sets:
             raise ProjectError(
@@ -150,7 +175,7 @@ class RunContext:
             )
         bs = band_sets[0]
         dtype = str(bs.get("dtype", "float32")).lower()
-        class_names = layer.get("class_names")
+        class_names = layer.get("class_names") or legend_names
         nodata = bs.get("nodata_value")
         if nodata is None:
             nodata = _DEFAULT_NODATA.get(dtype, -1 if "int" in dtype else float("nan"))
@@ -167,4 +192,5 @@ class RunContext:
             dtype=dtype,
             nodata=nodata,
             class_names=class_names,
+            legend=legend,
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,10 @@ from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
+from rslp.templates import DATASET_PATH, template_env, template_values
 
 logger = logging.getLogger(__name__)
-DATASET_PATH_VAR = "DATASET_PATH"
-
-
-@contextlib.contextmanager
-def env_var(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the duration of the block."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
+DATASET_PATH_VAR = DATASET_PATH
 
 
 def predict_config(ctx: RunContext) -> dict[str, Any]:
@@ -84,8 +70,20 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
         if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS)
     ]
     for cb in trainer["callbacks"]:
-        cb.setdefault("init_args", {})["path"] = ds_path
+        args = cb.setdefault("init_args", {})
+        if args.get("path") not in (None, ds_path, f"${{{DATASET_PATH_VAR}}}"):
+            logger.warning(
+                "model.yaml's RslearnWriter path %r is replaced by the run's dataset %s",
+                args.get("path"),
+                ds_path,
+            )
+        args["path"] = ds_path
     return cfg
+
+
+def run_templates(ctx: RunContext) -> dict[str, str]:
+    """The template variables model.yaml may use, with this run's values."""
+    return template_values(ctx.files.project_dir, ctx.scratch.dataset, ctx.scratch.root / "trainer")
 
 
 class WindowCounter(Callback):
@@ -136,7 +134,8 @@ class Predictor:
         config_file = ctx.scratch.inputs / "predict" / "predict.yaml"
         with atomic_path(config_file) as tmp:
             tmp.write_text(yaml.safe_dump(predict_config(ctx), sort_keys=False))
-        with env_var(DATASET_PATH_VAR, str(ctx.scratch.dataset)):
+        self.templates = run_templates(ctx)
+        with template_env(self.templates):
             cli = lightning_cli(
                 ["--config", str(config_file)],
                 False,
@@ -192,7 +191,7 @@ class Predictor:
         self.datamodule.split_configs["predict"] = split
         self.counter.on_windows, self.counter.predict_started = on_windows, None
         ckpt = None if self.loaded else str(self.checkpoint)
-        with env_var(DATASET_PATH_VAR, self.dataset_path):
+        with template_env(self.templates):
             try:
                 self.trainer.predict(
                     self.model, datamodule=self.datamodule, return_predictions=False, ckpt_path=ckpt

@@ -50,7 +50,9 @@ def check_plan_bounds(project: ProjectDocs) -> list[Diagnostic]:
     if large is None or small is None:
         return []
     proj: Any = doc.data.get("projection") or {}
-    projection = OutputProjection(crs=proj.get("crs"), resolution=float(proj.get("resolution", 10)))
+    projection = small.window_projection(
+        OutputProjection(crs=proj.get("crs"), resolution=float(proj.get("resolution", 10)))
+    )
     limit = project.max_windows
     out: list[Diagnostic] = []
     for req in project.requests:

@@ -12,6 +12,7 @@ from rslp.checks.documents import KeyPath
 from rslp.checks.project import ProjectDocs, dig
 from rslp.runner.context import find_writer
 from rslp.runner.dataset import local_files_source, unset_env_vars
+from rslp.templates import output_layer_name
 
 MAX_FILES_OPENED = 64  # band counts are compared on the first files by name
 
@@ -46,7 +47,7 @@ def check_output_layer(project: ProjectDocs) -> list[Diagnostic]:
         ]
     idx, cb = found
     key = ("trainer", "callbacks", idx, "init_args", "output_layer")
-    layer_name = dig(cb, "init_args", "output_layer")
+    layer_name = output_layer_name(dig(cb, "init_args", "output_layer"))
     ddoc = project.valid("dataset.json")
     if ddoc is None:
         return []  # dataset.json's own errors are reported

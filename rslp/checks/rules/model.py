@@ -38,16 +38,17 @@ def check_placeholders(project: ProjectDocs) -> list[Diagnostic]:
 
 
 @contextlib.contextmanager
-def _sandbox() -> Iterator[Path]:
-    """A temporary cwd and DATASET_PATH, so parsing writes nothing into the project."""
-    from rslp.runner.inference import DATASET_PATH_VAR, env_var
+def _sandbox(project_dir: Path) -> Iterator[Path]:
+    """A temporary cwd, dataset and trainer dir, so parsing writes nothing into the project.
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        env_var(DATASET_PATH_VAR, tmp),
-        contextlib.chdir(tmp),
-    ):
-        yield Path(tmp)
+    The template variables a run sets (:mod:`rslp.templates`) are set as a run sets them.
+    """
+    from rslp.templates import template_env, template_values
+
+    with tempfile.TemporaryDirectory() as tmp:
+        values = template_values(project_dir, Path(tmp), Path(tmp) / "trainer")
+        with template_env(values), contextlib.chdir(tmp):
+            yield Path(tmp)
 
 
 @lru_cache(maxsize=8)
@@ -73,7 +74,7 @@ def _parse(path: Path) -> tuple[Any, str | None]:
         "--config", str(path.resolve()),
         "--trainer.strategy=auto", "--trainer.devices=1", "--trainer.logger=false",
     ]  # fmt: skip
-    with _sandbox():
+    with _sandbox(path.resolve().parent):
         try:
             cli = lightning_cli(args, False, "validate", "rslearn cannot parse model.yaml")
         except StepError as e:

@@ -38,7 +38,9 @@ def check_schemas(project: ProjectDocs) -> list[Diagnostic]:
     """Validate each parsed document with its schema."""
     out: list[Diagnostic] = []
     for name, doc in project.docs.items():
-        if name in SCHEMA_FILES:  # JSON null parses too, and is checked like any value
+        if (
+            name in SCHEMA_FILES and doc.role is None
+        ):  # a section: its file is checked  # JSON null parses too, and is checked like any value
             out += _errors(doc, shipped(SCHEMA_FILES[name]))
     for doc in project.requests:
         out += _errors(doc, shipped(SCHEMA_FILES["prediction"]))

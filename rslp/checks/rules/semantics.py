@@ -62,6 +62,17 @@ def _durations(doc: Document, node: Any, key: tuple[str | int, ...]) -> list[Dia
     return out
 
 
+# (role, key) -> the partitioner level that key calls
+_LEVEL = {
+    ("partition_strategies.yaml", "strategy_large"): "request",
+    ("partition_strategies.yaml", "strategy_small"): "windows",
+}
+_LEVEL_HINT = {
+    "request": "split the request with a Noop, Grid, FixedWindow or Chunk partitioner",
+    "windows": "make windows with a Grid, FixedWindow, Noop or Reprojection partitioner",
+}
+
+
 def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
     """Strategies construct (their own argument checks) and the projection CRS exists."""
     from pyproj import CRS
@@ -92,6 +103,19 @@ def check_strategy_semantics(project: ProjectDocs) -> list[Diagnostic]:
             except Exception as e:  # a constructor rejecting its arguments
                 out.append(
                     doc.diag(f"{type(e).__name__}: {e}", (key, "init_args"), rule="semantics")
+                )
+                continue
+            level = _LEVEL.get((name, key))
+            levels = getattr(cls, "LEVELS", None)
+            if level is not None and isinstance(levels, tuple) and level not in levels:
+                out.append(
+                    doc.diag(
+                        f"{cls.__name__} works only at the {' and '.join(levels)} level, not at "
+                        f"the {level} level",
+                        (key, "class_path"),
+                        hint=_LEVEL_HINT[level],
+                        rule="semantics",
+                    )
                 )
         proj = doc.data.get("projection")
         crs = proj.get("crs") if isinstance(proj, dict) else None
@@ -158,13 +182,14 @@ def check_postprocessor_types(project: ProjectDocs) -> list[Diagnostic]:
     """Each postprocessing strategy handles the output layer's type (raster or vector)."""
     from rslp.plugins import import_class
     from rslp.runner.context import find_writer
+    from rslp.templates import output_layer_name
 
     doc = project.valid("postprocessing_strategies.yaml")
     mdoc = project.docs.get("model.yaml")
     if doc is None or mdoc is None:
         return []
     found = find_writer(mdoc.data)
-    name = dig(found[1], "init_args", "output_layer") if found else None
+    name = output_layer_name(dig(found[1], "init_args", "output_layer")) if found else None
     layer = _layers(project).get(name) if isinstance(name, str) else None
     ltype = layer.get("type") if isinstance(layer, dict) else None
     if ltype not in ("raster", "vector"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
@@ -37,10 +38,21 @@ class FixedWindowPartitioner(PartitionInterface):
         window_size: window width and height in pixels (small level; ignored at the
             large level, where the seed's configs also pass it).
         limit: at most this many windows per partition, chosen deterministically.
+        output_projection: see :class:`~rslp.common.partitioners.interface.PartitionInterface`.
+        use_utm: see :class:`~rslp.common.partitioners.interface.PartitionInterface`.
     """
 
-    def __init__(self, window_size: int = 128, limit: int | None = None) -> None:
-        if not isinstance(window_size, int) or window_size <= 0:
+    def __init__(
+        self,
+        window_size: int = 128,
+        limit: int | None = None,
+        output_projection: Any = None,
+        use_utm: bool = False,
+    ) -> None:
+        super().__init__(output_projection, use_utm)
+        if isinstance(window_size, float) and float(window_size).is_integer():
+            window_size = int(window_size)  # the reference's configs write sizes as floats
+        if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size <= 0:
             raise ValueError(f"window_size must be a positive whole number, got {window_size!r}")
         if limit is not None and (not isinstance(limit, int) or limit <= 0):
             raise ValueError(f"limit must be a positive whole number, got {limit!r}")

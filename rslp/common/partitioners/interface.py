@@ -44,6 +44,7 @@ from rslp.common.partitioners.projection import (
     unwrap,
     utm_crs_for,
 )
+from rslp.common.partitioners.projection_args import check_projection_args
 from rslp.request import RequestFeature
 
 
@@ -271,7 +272,33 @@ class PartitionInterface(ABC):
     it makes anything (:meth:`estimate_partitions`, :meth:`estimate_windows`), from bounds
     and sizes alone; the run's preflight refuses a plan that is too large in a second.
     A custom partitioner that does not override them is simply not checked.
+
+    A partitioner may carry the projection its windows live in (the reference runner's
+    ``output_projection`` and ``use_utm`` arguments, see
+    :mod:`~rslp.common.partitioners.projection_args`); at the window level it overrides the
+    project's ``projection`` (:meth:`window_projection`).
+
+    Set ``LEVELS`` to the levels a partitioner supports (``request``: the large level,
+    ``windows``: the small level); the checks refuse it at a level it lacks.
+
+    Args:
+        output_projection: an rslearn Projection (or its config mapping) for the windows.
+        use_utm: put each feature's windows in its UTM zone, at ``output_projection``'s
+            resolution (the project's when not given).
     """
+
+    LEVELS: tuple[str, ...] = ("request", "windows")
+
+    def __init__(self, output_projection: Any = None, use_utm: bool = False) -> None:
+        self.own_projection = check_projection_args(output_projection, use_utm)
+
+    def window_projection(self, default: OutputProjection) -> OutputProjection:
+        """Where this partitioner's windows live: its own projection, else ``default``."""
+        own = getattr(self, "own_projection", None)
+        if own is None:
+            return default
+        crs, res = own
+        return OutputProjection(crs=crs, resolution=default.resolution if math.isnan(res) else res)
 
     def estimate_partitions(self, features: list[RequestFeature]) -> int | None:
         """At most how many partitions :meth:`partition_request` makes (None: unknown).

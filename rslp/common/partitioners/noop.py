@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from rslp.common.partitioners.interface import (
     FeatureFrame,
@@ -28,9 +29,14 @@ class NoopPartitioner(PartitionInterface):
 
     Args:
         limit: at most this many windows per partition (small level only).
+        output_projection: see :class:`~rslp.common.partitioners.interface.PartitionInterface`.
+        use_utm: see :class:`~rslp.common.partitioners.interface.PartitionInterface`.
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(
+        self, limit: int | None = None, output_projection: Any = None, use_utm: bool = False
+    ) -> None:
+        super().__init__(output_projection, use_utm)
         if limit is not None and (not isinstance(limit, int) or limit <= 0):
             raise ValueError(f"limit must be a positive whole number, got {limit!r}")
         self.limit = limit

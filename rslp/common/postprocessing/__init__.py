@@ -7,15 +7,22 @@ from rslp.common.postprocessing.interface import (
     WindowResult,
 )
 from rslp.common.postprocessing.raster import CombineGeotiff, NoopRaster
-from rslp.common.postprocessing.vector import CombineGeojson, NoopVector
+from rslp.common.postprocessing.vector import (
+    CombineAndDeduplicateGeojson,
+    CombineGeojson,
+    NoopVector,
+    SimplifyPolygons,
+)
 
 __all__ = [
+    "CombineAndDeduplicateGeojson",
     "CombineGeojson",
     "CombineGeotiff",
     "NoopRaster",
     "NoopVector",
     "OutputLayer",
     "PostprocessInterface",
+    "SimplifyPolygons",
     "VectorFeature",
     "WindowResult",
 ]

@@ -15,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 from rslp.fsutil import atomic_path
 
 COORD_DECIMALS = 7  # about 1 cm: stable output, no false precision
+METRES_PER_DEGREE = 111_320.0  # of longitude at the equator
 
 
 def rfc7946(geom: BaseGeometry) -> dict[str, Any]:
@@ -43,7 +44,9 @@ def _metres(a: BaseGeometry, b: BaseGeometry) -> float:
     """Approximate ground distance between two lon/lat geometries, in metres."""
     pa, pb = shapely.shortest_line(a, b).coords
     lat = math.radians((pa[1] + pb[1]) / 2)
-    return math.hypot((pa[0] - pb[0]) * 111_320 * math.cos(lat), (pa[1] - pb[1]) * 110_540)
+    return math.hypot(
+        (pa[0] - pb[0]) * METRES_PER_DEGREE * math.cos(lat), (pa[1] - pb[1]) * 110_540
+    )
 
 
 def _iou(a: BaseGeometry, b: BaseGeometry) -> float:

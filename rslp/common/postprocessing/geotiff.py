@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling
 
+from rslp.common.postprocessing.legend import Legend
 from rslp.fsutil import atomic_path
+
+logger = logging.getLogger(__name__)
 
 # Distinct colours for class ids (a colormap is written when classes are known).
 PALETTE = [
@@ -33,12 +37,27 @@ PALETTE = [
 ]
 
 
-def _tags(class_names: list[str] | None) -> dict[str, str]:
-    if not class_names:
-        return {}
-    tags = {"class_names": json.dumps(class_names)}
-    tags.update({f"class_{i}": name for i, name in enumerate(class_names)})
+def _tags(class_names: list[str] | None, legend: Legend | None = None) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    if class_names:
+        tags["class_names"] = json.dumps(class_names)
+        tags.update({f"class_{i}": name for i, name in enumerate(class_names)})
+    if legend is not None and legend.classes:
+        tags.update({f"class_{c.value}": c.label for c in legend.classes})
+        tags["class_colors"] = json.dumps({str(c.value): list(c.rgba) for c in legend.classes})
+    if legend is not None and legend.value_range is not None:
+        tags["value_range"] = json.dumps(list(legend.value_range))
+        tags["colormap"] = legend.colormap
     return tags
+
+
+def colors_for(
+    class_names: list[str] | None, legend: Legend | None
+) -> dict[int, tuple[int, int, int, int]]:
+    """Class value -> RGBA: the legend's colours, else the palette for each class name."""
+    if legend is not None and legend.classes:
+        return legend.rgba_of()
+    return {i: PALETTE[i % len(PALETTE)] + (255,) for i in range(len(class_names or []))}
 
 
 def _profile(
@@ -47,6 +66,7 @@ def _profile(
     transform: Affine,
     nodata: float | None,
     class_names: list[str] | None = None,
+    legend: Legend | None = None,
 ) -> dict[str, Any]:
     return {
         "driver": "GTiff",
@@ -57,24 +77,24 @@ def _profile(
         "crs": crs,
         "transform": transform,
         "nodata": nodata,
-        **({"photometric": "palette"} if _paletted(array, class_names) else {}),
+        **({"photometric": "palette"} if _paletted(array, class_names, legend) else {}),
     }
 
 
-def _paletted(array: np.ndarray, class_names: list[str] | None) -> bool:
-    return bool(class_names) and array.shape[0] == 1 and array.dtype == np.uint8
+def _paletted(array: np.ndarray, class_names: list[str] | None, legend: Legend | None) -> bool:
+    classes = bool(class_names) or (legend is not None and bool(legend.classes))
+    return classes and array.shape[0] == 1 and array.dtype == np.uint8
 
 
-def _decorate(dst: Any, class_names: list[str] | None) -> None:
-    """Record class names as tags and, for one-band uint8 classes, a colormap.
+def _decorate(dst: Any, class_names: list[str] | None, legend: Legend | None = None) -> None:
+    """Record class names (and colours) as tags and, for one-band uint8 classes, a colormap.
 
     Call it before writing pixels: GDAL fixes the photometric tag at the first write.
     """
-    dst.update_tags(**_tags(class_names))
-    if class_names and dst.count == 1 and dst.dtypes[0] == "uint8":
-        dst.write_colormap(
-            1, {i: PALETTE[i % len(PALETTE)] + (255,) for i in range(len(class_names))}
-        )
+    dst.update_tags(**_tags(class_names, legend))
+    colors = colors_for(class_names, legend)
+    if colors and dst.count == 1 and dst.dtypes[0] == "uint8":
+        dst.write_colormap(1, {v: c for v, c in colors.items() if 0 <= v <= 255})
 
 
 def write_geotiff(
@@ -84,16 +104,19 @@ def write_geotiff(
     transform: Affine,
     nodata: float | None,
     class_names: list[str] | None = None,
+    legend: Legend | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """Write a ``(bands, h, w)`` array as a deflate-compressed GeoTIFF, atomically."""
-    profile = _profile(array, crs, transform, nodata, class_names)
+    profile = _profile(array, crs, transform, nodata, class_names, legend)
     profile.update(compress="deflate", tiled=True, blockxsize=256, blockysize=256)
     if array.shape[1] < 256 or array.shape[2] < 256:
         profile.update(tiled=False)
         profile.pop("blockxsize")
         profile.pop("blockysize")
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        _decorate(dst, class_names)
+        _decorate(dst, class_names, legend)
+        dst.update_tags(**(tags or {}))
         dst.write(array)
     return path
 
@@ -141,9 +164,20 @@ def _place_first(srcs: list[Any], nodata: float | None) -> tuple[np.ndarray, Aff
 
 
 def mosaic_to_cog(
-    inputs: list[Path], out: Path, nodata: float | None, class_names: list[str] | None = None
+    inputs: list[Path],
+    out: Path,
+    nodata: float | None,
+    class_names: list[str] | None = None,
+    legend: Legend | None = None,
 ) -> Path:
-    """Mosaic GeoTIFFs into one Cloud-Optimized GeoTIFF.
+    """Mosaic GeoTIFFs into one Cloud-Optimized GeoTIFF (:func:`mosaic`, then :func:`write_cog`)."""
+    array, transform, crs = mosaic(inputs, nodata)
+    write_cog(out, array, crs, transform, nodata, class_names, legend)
+    return out
+
+
+def mosaic(inputs: list[Path], nodata: float | None) -> tuple[np.ndarray, Affine, Any]:
+    """Mosaic GeoTIFFs into one array: ``(bands, h, w)``, its transform and CRS.
 
     Overlaps resolve to the first input in the given order (callers sort inputs, so the
     result is deterministic). Grid-aligned inputs (the usual case: windows of one
@@ -153,16 +187,12 @@ def mosaic_to_cog(
 
     Args:
         inputs: GeoTIFF paths (at least one).
-        out: the COG to write.
         nodata: nodata value of the result (also where no input covers a pixel).
-        class_names: class names to record in the metadata (and a colormap).
-
-    Returns:
-        ``out``.
     """
     if not inputs:
         raise ValueError("mosaic_to_cog needs at least one input")
     srcs = [rasterio.open(p) for p in inputs]
+    crss = [s.crs.to_string() if s.crs else "" for s in srcs]
     try:
         if _aligned(srcs):
             array, transform = _place_first(srcs, nodata)
@@ -172,8 +202,14 @@ def mosaic_to_cog(
     finally:
         for s in srcs:
             s.close()
-    write_cog(out, array, target, transform, nodata, class_names)
-    return out
+    if len({str(t) for t in crss}) > 1:
+        logger.warning(
+            "the results span %d CRSs; they are reprojected into one raster in %s (the "
+            "reference runner writes one file per CRS)",
+            len(set(crss)),
+            target,
+        )
+    return array, transform, target
 
 
 def _merge_any(srcs: list[Any], nodata: float | None) -> tuple[np.ndarray, Affine, str]:
@@ -206,16 +242,19 @@ def write_cog(
     transform: Affine,
     nodata: float | None,
     class_names: list[str] | None = None,
+    legend: Legend | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """Write a ``(bands, h, w)`` array as a Cloud-Optimized GeoTIFF, atomically.
 
     Deflate-compressed 256 px tiles, nearest-neighbour overviews, explicit nodata, and
-    for class rasters the class names as tags and a colormap.
+    for class rasters the class names (and the legend's colours) as tags and a colormap.
     """
-    profile = _profile(array, crs, transform, nodata, class_names)
+    profile = _profile(array, crs, transform, nodata, class_names, legend)
     with MemoryFile() as mem:
         with mem.open(**profile) as tmp_ds:
-            _decorate(tmp_ds, class_names)
+            _decorate(tmp_ds, class_names, legend)
+            tmp_ds.update_tags(**(tags or {}))
             tmp_ds.write(array)
         with mem.open() as src, atomic_path(out) as tmp:
             rasterio.shutil.copy(
@@ -227,3 +266,36 @@ def write_cog(
                 blocksize=256,
             )
     return out
+
+
+def write_tiles(
+    out: Path,
+    array: np.ndarray,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    max_pixels: int | None,
+    class_names: list[str] | None = None,
+    legend: Legend | None = None,
+    tags: dict[str, str] | None = None,
+) -> list[Path]:
+    """Write ``array`` as one COG ``out``, or as tiles when a side exceeds ``max_pixels``.
+
+    Tiles are ``<stem>_<row>_<col>.tif`` of at most ``max_pixels`` a side (row and column
+    counted from the top left); tiles holding only nodata are left out.
+    """
+    h, w = array.shape[1:]
+    if max_pixels is None or (h <= max_pixels and w <= max_pixels):
+        return [write_cog(out, array, crs, transform, nodata, class_names, legend, tags)]
+    paths = []
+    for r, y in enumerate(range(0, h, max_pixels)):
+        for c, x in enumerate(range(0, w, max_pixels)):
+            tile = array[:, y : y + max_pixels, x : x + max_pixels]
+            if nodata is not None and (
+                np.all(np.isnan(tile)) if np.isnan(nodata) else np.all(tile == nodata)
+            ):
+                continue
+            path = out.with_name(f"{out.stem}_{r}_{c}{out.suffix}")
+            t = transform * Affine.translation(x, y)
+            paths.append(write_cog(path, tile, crs, t, nodata, class_names, legend, tags))
+    return paths

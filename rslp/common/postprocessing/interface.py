@@ -21,6 +21,7 @@ Cloud-Optimized GeoTIFF per partition and one for the whole request).
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,18 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from rslp.common.postprocessing.legend import Legend
 from rslp.request import RequestFeature
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log a warning the first time this process sees ``message`` (not for every window)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning(message)
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,8 @@ class OutputLayer:
         bands: raster band names (empty for vector layers).
         dtype: raster dtype name (numpy), e.g. ``uint8``.
         nodata: the nodata value written to rasters; never a valid class.
-        class_names: class names by class id, when the layer declares them.
+        class_names: class names by class id, when the layer (or the legend) declares them.
+        legend: class colours or value range from ``inference_results_config``, if any.
     """
 
     name: str
@@ -53,6 +66,7 @@ class OutputLayer:
     dtype: str = "uint8"
     nodata: float | None = None
     class_names: list[str] | None = None
+    legend: Legend | None = None
 
 
 @dataclass

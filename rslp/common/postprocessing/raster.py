@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio.features import geometry_mask
 
 from rslp.common.partitioners.projection import PixelGrid, lonlat_to_pixels
-from rslp.common.postprocessing.geotiff import mosaic_to_cog, write_geotiff
-from rslp.common.postprocessing.interface import OutputLayer, WindowResult
+from rslp.common.postprocessing.geotiff import mosaic, write_geotiff, write_tiles
+from rslp.common.postprocessing.interface import OutputLayer, WindowResult, warn_once
 from rslp.common.postprocessing.passthrough import PassThrough
-from rslp.common.postprocessing.quicklook import write_quicklook
+from rslp.common.postprocessing.quicklook import render_quicklook
+from rslp.common.postprocessing.transform import TRANSFORM_TAG, LinearTransform
+
+
+def nodata_collides(value: float, layer: OutputLayer) -> str | None:
+    """The class name ``value`` would hide as nodata, or None."""
+    names = layer.class_names or []
+    if float(value).is_integer() and 0 <= value < len(names):
+        return names[int(value)]
+    return None
 
 
 def _require_raster(layer: OutputLayer, who: str) -> None:
@@ -83,7 +93,15 @@ class NoopRaster(PassThrough):
                     raise ValueError("clip_to_request needs a nodata value on the output layer")
                 array = np.where(mask[None], array, np.asarray(layer.nodata, dtype=array.dtype))
         path = out_dir / f"{result.name}.tif"
-        write_geotiff(path, array, result.crs, result.transform, layer.nodata, layer.class_names)
+        write_geotiff(
+            path,
+            array,
+            result.crs,
+            result.transform,
+            layer.nodata,
+            layer.class_names,
+            layer.legend,
+        )
         return [path]
 
 
@@ -96,10 +114,20 @@ class CombineGeotiff(NoopRaster):
     sorts first (partitions likewise, by id); a request spanning UTM zones gives one COG,
     reprojected (nearest) into the zone holding most pixels. Use it for map products.
 
+    The COG carries the output layer's nodata, class names and, from the project's
+    ``inference_results_config``, the class colours as its colormap.
+
     Args:
         clip_to_request: see :class:`NoopRaster`.
         value_map: see :class:`NoopRaster`.
         quicklook: also write ``result.png``.
+        max_pixels_per_dimension: split a mosaic larger than this (either side) into tiles
+            ``<name>_<row>_<col>.tif`` of at most this many pixels a side; default one file.
+        nodata_value: the nodata value written (default: the output layer's). A value that
+            is a class id of the layer is refused with a warning and the layer's is kept.
+        value_transform: ``{type: linear, scale, offset, output_dtype}``: valid pixels
+            become ``scale * value + offset`` (cast, and clipped for integer types), once:
+            a stage whose inputs were transformed the same way leaves them as they are.
     """
 
     def __init__(
@@ -107,22 +135,71 @@ class CombineGeotiff(NoopRaster):
         clip_to_request: bool = False,
         value_map: dict[int, int] | None = None,
         quicklook: bool = True,
+        max_pixels_per_dimension: int | None = None,
+        nodata_value: float | None = None,
+        value_transform: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(clip_to_request=clip_to_request, value_map=value_map)
+        m = max_pixels_per_dimension
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+            raise ValueError(f"max_pixels_per_dimension must be a whole number >= 1, got {m!r}")
+        if nodata_value is not None and (
+            isinstance(nodata_value, bool) or not isinstance(nodata_value, int | float)
+        ):
+            raise ValueError(f"nodata_value must be a number, got {nodata_value!r}")
         self.quicklook = quicklook
+        self.max_pixels_per_dimension = m
+        self.nodata_value = nodata_value
+        self.value_transform = (
+            None if value_transform is None else LinearTransform.parse(value_transform)
+        )
+
+    def output_nodata(self, layer: OutputLayer) -> float | None:
+        """The nodata value written: ``nodata_value`` unless it is a class id of the layer."""
+        v = self.nodata_value
+        if v is None or nodata_collides(v, layer) is None:
+            return layer.nodata if v is None else v
+        warn_once(
+            f"CombineGeotiff nodata_value {v:g} is class {nodata_collides(v, layer)!r}; "
+            f"writing nodata {layer.nodata} (the output layer's) instead"
+        )
+        return layer.nodata
+
+    def _combine(self, inputs: list[Path], layer: OutputLayer, out: Path) -> tuple[list[Path], Any]:
+        nodata = self.output_nodata(layer)
+        array, transform, crs = mosaic(sorted(inputs), nodata)
+        tags: dict[str, str] = {}
+        if self.value_transform is not None:
+            if not self.value_transform.applied_to(inputs):
+                array = self.value_transform.apply(array, nodata)
+            tags[TRANSFORM_TAG] = self.value_transform.tag
+            nodata = self.value_transform.nodata_after(nodata)
+        paths = write_tiles(
+            out,
+            array,
+            crs,
+            transform,
+            nodata,
+            self.max_pixels_per_dimension,
+            layer.class_names,
+            layer.legend,
+            tags,
+        )
+        return paths, (array, nodata)
 
     def process_partition(
         self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
     ) -> list[Path]:
-        """Mosaic the partition's window GeoTIFFs into one COG."""
+        """Mosaic the partition's window GeoTIFFs into one COG (or tiles)."""
         _require_raster(layer, type(self).__name__)
-        out = out_dir / f"{partition_id}.tif"
-        return [mosaic_to_cog(sorted(inputs), out, layer.nodata, layer.class_names)]
+        return self._combine(inputs, layer, out_dir / f"{partition_id}.tif")[0]
 
     def process_dataset(self, inputs: list[Path], layer: OutputLayer, out_dir: Path) -> list[Path]:
-        """Mosaic all partition COGs into ``result.tif`` (and ``result.png``)."""
+        """Mosaic all partition COGs into ``result.tif`` (or tiles) and ``result.png``."""
         _require_raster(layer, type(self).__name__)
-        cog = mosaic_to_cog(sorted(inputs), out_dir / "result.tif", layer.nodata, layer.class_names)
+        paths, (array, nodata) = self._combine(inputs, layer, out_dir / "result.tif")
         if not self.quicklook:
-            return [cog]
-        return [cog, write_quicklook(cog, out_dir / "result.png", layer.class_names)]
+            return paths
+        band = (layer.legend.band if layer.legend else 1) - 1
+        png = out_dir / "result.png"
+        return [*paths, render_quicklook(array[min(band, len(array) - 1)], nodata, png, layer)]

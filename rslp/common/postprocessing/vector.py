@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
 from rslp.common.partitioners.projection import PixelGrid
 from rslp.common.postprocessing.geojson import (
+    METRES_PER_DEGREE,
     DedupeRule,
     read_features,
     rfc7946,
@@ -44,6 +46,9 @@ def pixels_to_lonlat(geom: BaseGeometry, result: WindowResult) -> BaseGeometry:
     return shapely.transform(geom, f)
 
 
+GEOMETRY_SOURCES = ("result", "request", "window")
+
+
 class NoopVector(PassThrough):
     """Vector outputs as GeoJSON, one file per window.
 
@@ -54,17 +59,43 @@ class NoopVector(PassThrough):
     Args:
         window_geometry: replace each feature's geometry by the window's footprint (for
             per-window classification, whose rslearn output is the window's corner point).
+            Same as ``geometry_source: window``.
+        geometry_source: where each feature's geometry comes from: ``result`` (the model's,
+            the default), ``request`` (the request feature it falls in, as the reference
+            runner's default) or ``window`` (the window's footprint).
+        include_request_properties: add the request feature's properties (model
+            properties win on a clash); ``request_id``, ``window`` and ``partition`` are
+            always added.
     """
 
     LAYER_TYPE = "vector"
 
-    def __init__(self, window_geometry: bool = False) -> None:
-        self.window_geometry = window_geometry
+    def __init__(
+        self,
+        window_geometry: bool = False,
+        geometry_source: str | None = None,
+        include_request_properties: bool = True,
+    ) -> None:
+        if geometry_source is not None and geometry_source not in GEOMETRY_SOURCES:
+            raise ValueError(
+                f"geometry_source must be one of {list(GEOMETRY_SOURCES)}, got {geometry_source!r}"
+            )
+        if window_geometry and geometry_source not in (None, "window"):
+            raise ValueError(
+                f"window_geometry: true contradicts geometry_source: {geometry_source}"
+            )
+        if not isinstance(include_request_properties, bool):
+            raise ValueError(
+                f"include_request_properties must be true or false, got "
+                f"{include_request_properties!r}"
+            )
+        self.geometry_source = geometry_source or ("window" if window_geometry else "result")
+        self.include_request_properties = include_request_properties
 
     def process_window(self, result: WindowResult, layer: OutputLayer, out_dir: Path) -> list[Path]:
         """Write the window's features in lon/lat with request properties attached."""
         _require_vector(layer, type(self).__name__)
-        footprint = window_footprint(result) if self.window_geometry else None
+        footprint = window_footprint(result) if self.geometry_source == "window" else None
         feats: list[dict[str, Any]] = []
         for vf in result.vector or []:
             geom = footprint if footprint is not None else pixels_to_lonlat(vf.geometry, result)
@@ -74,8 +105,11 @@ class NoopVector(PassThrough):
             )
             props: dict[str, Any] = {}
             if request is not None:
-                props.update(request.properties)
+                if self.include_request_properties:
+                    props.update(request.properties)
                 props["request_id"] = request.id
+                if self.geometry_source == "request":
+                    geom = request.geometry
             props.update(vf.properties)
             props.update(window=result.name, partition=result.partition_id)
             feats.append({"type": "Feature", "properties": props, "geometry": rfc7946(geom)})
@@ -101,6 +135,8 @@ class CombineGeojson(NoopVector):
             duplicates (e.g. the class); None compares geometry only.
         score_property: the confidence property used to choose among duplicates.
         geoparquet: also write ``result.parquet`` (GeoParquet 1.1).
+        geometry_source: see :class:`NoopVector`.
+        include_request_properties: see :class:`NoopVector`.
     """
 
     def __init__(
@@ -111,14 +147,18 @@ class CombineGeojson(NoopVector):
         dedupe_property: str | None = None,
         score_property: str | None = "score",
         geoparquet: bool = False,
+        geometry_source: str | None = None,
+        include_request_properties: bool = True,
     ) -> None:
-        super().__init__(window_geometry=window_geometry)
-        self.dedupe = DedupeRule(dedupe_distance_m, dedupe_iou, dedupe_property, score_property)
+        super().__init__(window_geometry, geometry_source, include_request_properties)
+        self.dedupe: DedupeRule | None = DedupeRule(
+            dedupe_distance_m, dedupe_iou, dedupe_property, score_property
+        )
         self.geoparquet = geoparquet
 
     def _merge(self, inputs: list[Path]) -> list[dict[str, Any]]:
         feats = [f for p in sorted(inputs) for f in read_features(p)]
-        return self.dedupe.apply(feats)
+        return feats if self.dedupe is None else self.dedupe.apply(feats)
 
     def process_partition(
         self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
@@ -134,4 +174,120 @@ class CombineGeojson(NoopVector):
         out = [write_feature_collection(out_dir / "result.geojson", feats)]
         if self.geoparquet:
             out.append(write_geoparquet(out_dir / "result.parquet", feats))
+        return out
+
+
+class RequestCombineGeojson(CombineGeojson):
+    """:class:`CombineGeojson` with the reference runner's defaults (its class path maps here).
+
+    Each result takes the geometry of the request feature it falls in
+    (``geometry_source: request``) and the merging stages concatenate without removing
+    duplicates, as the reference's CombineGeojson does: a per-feature classification
+    project gets one feature per request feature, with the model's properties.
+
+    Args:
+        geometry_source: see :class:`NoopVector` (default ``request``).
+        include_request_properties: see :class:`NoopVector`.
+        window_geometry: see :class:`NoopVector`.
+        geoparquet: also write ``result.parquet``.
+    """
+
+    def __init__(
+        self,
+        geometry_source: str | None = "request",
+        include_request_properties: bool = True,
+        window_geometry: bool = False,
+        geoparquet: bool = False,
+    ) -> None:
+        super().__init__(
+            window_geometry=window_geometry,
+            geoparquet=geoparquet,
+            geometry_source=None if window_geometry else geometry_source,
+            include_request_properties=include_request_properties,
+        )
+        self.dedupe = None
+
+
+class CombineAndDeduplicateGeojson(CombineGeojson):
+    """:class:`CombineGeojson` with the reference runner's duplicate rule and arguments.
+
+    Of features from different windows, polygons with IoU of at least ``min_iou`` and
+    points within ``point_nearness`` degrees (measured as ground distance: 0.001 degree is
+    about 111 m) are one object; the first by window name is kept (no score decides).
+
+    Args:
+        min_iou: polygons overlapping at least this much are duplicates.
+        point_nearness: points (and lines) this close, in degrees, are duplicates.
+        geometry_source: see :class:`NoopVector`.
+        include_request_properties: see :class:`NoopVector`.
+        geoparquet: also write ``result.parquet``.
+    """
+
+    def __init__(
+        self,
+        min_iou: float = 0.9,
+        point_nearness: float = 0.001,
+        geometry_source: str | None = None,
+        include_request_properties: bool = True,
+        geoparquet: bool = False,
+    ) -> None:
+        if not 0 < min_iou <= 1:
+            raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
+        if not point_nearness >= 0:
+            raise ValueError(f"point_nearness must be >= 0, got {point_nearness!r}")
+        super().__init__(
+            dedupe_distance_m=point_nearness * METRES_PER_DEGREE,
+            dedupe_iou=min_iou,
+            score_property=None,
+            geoparquet=geoparquet,
+            geometry_source=geometry_source,
+            include_request_properties=include_request_properties,
+        )
+
+
+class SimplifyPolygons(CombineGeojson):
+    """Merge vector outputs and simplify their polygons.
+
+    Merging is :class:`CombineGeojson`'s without removing duplicates. Polygons are
+    simplified in lon/lat (``tolerance`` in degrees, shapely's Douglas-Peucker); a polygon
+    that becomes empty or invalid is dropped, other geometries pass unchanged. The window
+    stage is :class:`NoopVector`'s.
+
+    Args:
+        tolerance: the simplification tolerance, in degrees.
+        preserve_topology: keep polygons valid (no self-intersections, holes kept).
+        geometry_source: see :class:`NoopVector`.
+        include_request_properties: see :class:`NoopVector`.
+        geoparquet: also write ``result.parquet``.
+    """
+
+    def __init__(
+        self,
+        tolerance: float = 0.01,
+        preserve_topology: bool = True,
+        geometry_source: str | None = None,
+        include_request_properties: bool = True,
+        geoparquet: bool = False,
+    ) -> None:
+        if not tolerance >= 0:
+            raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+        super().__init__(
+            geoparquet=geoparquet,
+            geometry_source=geometry_source,
+            include_request_properties=include_request_properties,
+        )
+        self.dedupe = None
+        self.tolerance = tolerance
+        self.preserve_topology = preserve_topology
+
+    def _merge(self, inputs: list[Path]) -> list[dict[str, Any]]:
+        out = []
+        for f in super()._merge(inputs):
+            g = shapely.geometry.shape(f["geometry"])
+            if g.geom_type in ("Polygon", "MultiPolygon"):
+                g = g.simplify(self.tolerance, preserve_topology=self.preserve_topology)
+                if g.is_empty or not g.is_valid:
+                    continue
+                f = {**f, "geometry": rfc7946(g)}
+            out.append(f)
         return out

@@ -1,0 +1,249 @@
+"""Convert a project between the seed format and the reference format (:mod:`rslp.formats`).
+
+Both formats hold the same project model, so a conversion moves keys, not meaning:
+
+- seed -> reference: ``partition_strategies.yaml`` and ``postprocessing_strategies.yaml``
+  become the sections of ``olmoearth_run.yaml``; the seed's ``projection`` becomes the
+  window-level partitioner's ``output_projection`` (an rslearn ``Projection``; ``use_utm:
+  true`` when the seed's projection has no CRS); ``inference_results_config`` is kept, or
+  made from the output layer (its type, and its class names with the colours the COG
+  already uses); the default request becomes ``prediction_request_geometry.geojson``.
+- reference -> seed: the reverse; a window-level ``output_projection``/``use_utm`` becomes
+  the seed's ``projection`` when it can (square, north-up pixels).
+
+Class paths are kept as written (both formats accept ours, the seed's and the
+reference's). Every other file and directory is copied, except ``scratch/`` and hidden
+entries; YAML comments in the converted files are not kept. The new project is built under
+a temporary name and renamed into place, so a failed conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rslp import formats
+from rslp.common.partitioners.projection_args import check_projection_args
+from rslp.common.postprocessing.geotiff import PALETTE
+from rslp.errors import ProjectError
+from rslp.project import ProjectFiles, read_json, read_yaml
+from rslp.templates import output_layer_name
+
+FINETUNE_YAML = "finetune_strategies.yaml"
+SKIP = ("scratch",)
+PROJECTION_CLASS = "rslearn.utils.geometry.Projection"
+# The CRS written beside use_utm: true (the reference reads only the resolution then).
+UTM_PLACEHOLDER_CRS = "EPSG:3857"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, except short lists of numbers or strings (colours, sizes) on one line."""
+
+
+def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = len(data) <= 8 and all(isinstance(v, int | float | str) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _list)
+
+
+def _dump(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False))
+
+
+def _projection_args(projection: dict[str, Any]) -> dict[str, Any]:
+    """The seed's ``projection`` as a partitioner's ``output_projection`` and ``use_utm``."""
+    res = float(projection.get("resolution", 10.0))
+    crs = projection.get("crs")
+    out: dict[str, Any] = {
+        "output_projection": {
+            "class_path": PROJECTION_CLASS,
+            "init_args": {
+                "crs": crs or UTM_PLACEHOLDER_CRS,
+                "x_resolution": res,
+                "y_resolution": -res,
+            },
+        }
+    }
+    if crs is None:
+        out["use_utm"] = True
+    return out
+
+
+def _output_layer(project_dir: Path, files: ProjectFiles) -> tuple[str | None, dict[str, Any]]:
+    """The output layer's name and dataset.json entry (None, {} when not found)."""
+    from rslp.runner.context import find_writer
+
+    found = find_writer(read_yaml(files.model_yaml))
+    name = (
+        output_layer_name((found[1].get("init_args") or {}).get("output_layer")) if found else None
+    )
+    layers = (read_json(files.dataset_json) or {}).get("layers") or {}
+    layer = layers.get(name) if isinstance(name, str) else None
+    return (name, layer) if isinstance(layer, dict) else (None, {})
+
+
+def results_config_for(files: ProjectFiles) -> dict[str, Any]:
+    """An ``inference_results_config`` describing the project's output layer.
+
+    Its type gives ``data_type``; its class names (when it has them) become one
+    classification field with the palette colours the result COG is drawn with.
+    """
+    name, layer = _output_layer(files.project_dir, files)
+    cfg: dict[str, Any] = {"data_type": str(layer.get("type", "raster")).upper()}
+    names = layer.get("class_names")
+    if isinstance(names, list) and names:
+        bands = [b for bs in layer.get("band_sets") or [] for b in bs.get("bands") or []]
+        cfg["classification_fields"] = [
+            {
+                "property_name": bands[0] if bands else (name or "label"),
+                "band_index": 1,
+                "allowed_values": [
+                    {"value": i, "label": str(n), "color": list(PALETTE[i % len(PALETTE)])}
+                    for i, n in enumerate(names)
+                ],
+            }
+        ]
+    return cfg
+
+
+def to_reference(files: ProjectFiles, staging: Path) -> list[str]:
+    """Write ``olmoearth_run.yaml`` (and the request) of a seed-format project into ``staging``.
+
+    Returns:
+        notes on what changed shape.
+    """
+    part = read_yaml(files.partition_strategies_yaml) or {}
+    post = read_yaml(files.postprocessing_strategies_yaml) or {}
+    notes: list[str] = []
+    small = copy.deepcopy(part.get("strategy_small") or {})
+    args = small.get("init_args") or {}
+    if "projection" in part and not ({"output_projection", "use_utm"} & set(args)):
+        small["init_args"] = {**args, **_projection_args(part["projection"] or {})}
+        notes.append("projection -> prepare_window_geometries.init_args.output_projection")
+    run: dict[str, Any] = {
+        "partition_strategies": {
+            "partition_request_geometry": part.get("strategy_large"),
+            "prepare_window_geometries": small,
+        },
+        "postprocessing_strategies": {
+            "process_window": post.get("strategy_small"),
+            "process_partition": post.get("strategy_medium"),
+            "process_dataset": post.get("strategy_large"),
+        },
+        "inference_results_config": post.get("inference_results_config")
+        or results_config_for(files),
+    }
+    if "inference_results_config" not in post:
+        notes.append("inference_results_config made from the output layer")
+    finetune = files.project_dir / FINETUNE_YAML
+    if finetune.is_file():
+        run["window_prep"] = read_yaml(finetune)
+    _dump(staging / formats.RUN_YAML, run)
+    shutil.copyfile(files.request_geojson, staging / formats.REFERENCE_REQUEST)
+    return notes
+
+
+def _seed_projection(small: dict[str, Any]) -> dict[str, Any] | None:
+    """Lift a window-level ``output_projection``/``use_utm`` into the seed's ``projection``."""
+    args = small.get("init_args") or {}
+    try:
+        own = check_projection_args(args.get("output_projection"), args.get("use_utm", False))
+    except ValueError:
+        return None
+    if own is None:
+        return None
+    crs, res = own
+    for k in ("output_projection", "use_utm"):
+        args.pop(k, None)
+    small["init_args"] = args
+    out: dict[str, Any] = {} if crs is None else {"crs": crs}
+    if not math.isnan(res):
+        out["resolution"] = res
+    return out
+
+
+def to_seed(files: ProjectFiles, staging: Path) -> list[str]:
+    """Write the seed-format files of a reference-format project into ``staging``.
+
+    Returns:
+        notes on what changed shape or was left out.
+    """
+    run = read_yaml(files.partition_strategies_yaml) or {}
+    notes: list[str] = []
+    part = formats.section(run, formats.PARTITION_ROLE)
+    small = copy.deepcopy(part.get("strategy_small") or {})
+    projection = _seed_projection(small)
+    part_out: dict[str, Any] = {
+        "strategy_large": part.get("strategy_large"),
+        "strategy_small": small,
+    }
+    if projection is not None:
+        part_out["projection"] = projection
+        notes.append("prepare_window_geometries output_projection -> projection")
+    _dump(staging / formats.PARTITION_ROLE, part_out)
+    _dump(staging / formats.POSTPROCESSING_ROLE, formats.section(run, formats.POSTPROCESSING_ROLE))
+    if isinstance(run.get("window_prep"), dict):
+        _dump(staging / FINETUNE_YAML, run["window_prep"])
+    known = {"partition_strategies", "postprocessing_strategies", "inference_results_config"}
+    dropped = sorted(k for k in run if k not in known | {"window_prep"})
+    if dropped:
+        notes.append(
+            f"top-level key(s) {dropped} of {formats.RUN_YAML} have no place and are left out"
+        )
+    (staging / "prediction").mkdir(exist_ok=True)
+    shutil.copyfile(files.request_geojson, staging / "prediction" / files.request_geojson.name)
+    return notes
+
+
+def convert(project_dir: Path, to: str, out: Path) -> list[str]:
+    """Convert ``project_dir`` into format ``to`` (``seed`` or ``reference``) at ``out``.
+
+    Returns:
+        notes on what changed shape (for the user).
+
+    Raises:
+        ProjectError: the project cannot be read, is already in that format, or ``out``
+            exists.
+    """
+    if to not in formats.FORMATS:
+        raise ProjectError(
+            project_dir, f"unknown format {to!r}; use one of {list(formats.FORMATS)}"
+        )
+    files = ProjectFiles.from_dir(project_dir)
+    if files.format == to:
+        raise ProjectError(project_dir, f"the project is already in the {to} format")
+    out = out.resolve()
+    if out.exists():
+        raise ProjectError(out, "already exists; give a new directory")
+    src = files.project_dir
+    own = {formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE, formats.RUN_YAML, FINETUNE_YAML}
+    moved = {files.request_geojson}
+    staging = out.with_name(f".{out.name}.converting")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for entry in sorted(src.iterdir()):
+            if entry.name.startswith(".") or entry.name in SKIP or entry.name in own:
+                continue
+            if entry.is_dir():
+                shutil.copytree(
+                    entry,
+                    staging / entry.name,
+                    symlinks=True,
+                    ignore=lambda d, names: [n for n in names if Path(d, n) in moved],
+                )
+            elif entry not in moved:
+                shutil.copy2(entry, staging / entry.name)
+        notes = to_reference(files, staging) if to == formats.REFERENCE else to_seed(files, staging)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return notes

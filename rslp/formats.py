@@ -1,0 +1,115 @@
+"""The two project formats, and how the reference format's file maps onto the seed's roles.
+
+A project is written in one of two formats; both load into the same config models
+(:mod:`rslp.config`), so every step, check and build sees one project model:
+
+- **seed** (the seed's esrunner): ``partition_strategies.yaml``,
+  ``postprocessing_strategies.yaml`` and requests in ``prediction/`` (or
+  ``prediction_requests/``).
+- **reference** (the olmoearth-runner package): one ``olmoearth_run.yaml`` and the request
+  ``prediction_request_geometry.geojson``.
+
+In the reference format, ``olmoearth_run.yaml`` plays both strategy roles: each role is a
+*section* of it, whose keys are the seed's keys mapped onto the reference's key paths
+(:data:`REFERENCE_KEYS`). Messages always name the key path in the file as written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SEED = "seed"
+REFERENCE = "reference"
+FORMATS = (SEED, REFERENCE)
+
+RUN_YAML = "olmoearth_run.yaml"
+REFERENCE_REQUEST = "prediction_request_geometry.geojson"
+PARTITION_ROLE = "partition_strategies.yaml"
+POSTPROCESSING_ROLE = "postprocessing_strategies.yaml"
+
+KeyPath = tuple[str | int, ...]
+
+# role -> seed key -> key path in olmoearth_run.yaml
+REFERENCE_KEYS: dict[str, dict[str, KeyPath]] = {
+    PARTITION_ROLE: {
+        "strategy_large": ("partition_strategies", "partition_request_geometry"),
+        "strategy_small": ("partition_strategies", "prepare_window_geometries"),
+    },
+    POSTPROCESSING_ROLE: {
+        "strategy_small": ("postprocessing_strategies", "process_window"),
+        "strategy_medium": ("postprocessing_strategies", "process_partition"),
+        "strategy_large": ("postprocessing_strategies", "process_dataset"),
+        "inference_results_config": ("inference_results_config",),
+    },
+}
+
+
+def detect_format(project_dir: Path) -> str | None:
+    """``reference`` when the directory has ``olmoearth_run.yaml`` and no seed strategy files.
+
+    Returns ``seed`` when it has either seed strategy file, None when it has neither format's
+    files, and raises ValueError when it has both (which one is meant is unclear).
+    """
+    seed = [n for n in (PARTITION_ROLE, POSTPROCESSING_ROLE) if (project_dir / n).is_file()]
+    ref = (project_dir / RUN_YAML).is_file()
+    if seed and ref:
+        raise ValueError(
+            f"both {RUN_YAML} (reference format) and {', '.join(seed)} (seed format) are here; "
+            "keep one format (esrunner convert moves a project across)"
+        )
+    if ref:
+        return REFERENCE
+    return SEED if seed else None
+
+
+def _get(node: Any, path: KeyPath) -> tuple[bool, Any]:
+    for k in path:
+        if isinstance(node, dict) and k in node:
+            node = node[k]
+        else:
+            return False, None
+    return True, node
+
+
+def section(data: Any, role: str) -> dict[str, Any]:
+    """The seed-format content of ``role`` inside a parsed ``olmoearth_run.yaml``.
+
+    Keys missing from the file are missing from the section (the seed model then names
+    them; :func:`real_key` says where they belong).
+    """
+    out: dict[str, Any] = {}
+    for key, path in REFERENCE_KEYS[role].items():
+        found, value = _get(data, path)
+        if found:
+            out[key] = value
+    return out
+
+
+def real_key(role: str, key: KeyPath) -> KeyPath:
+    """A key path of a section (seed keys) as the key path in ``olmoearth_run.yaml``."""
+    if key and isinstance(key[0], str) and key[0] in REFERENCE_KEYS[role]:
+        return (*REFERENCE_KEYS[role][key[0]], *key[1:])
+    return key
+
+
+def real_key_str(role: str, key: str) -> str:
+    """:func:`real_key` for a dotted key string (``strategy_small.init_args.grid_size``)."""
+    head, dot, rest = key.partition(".")
+    mapped = REFERENCE_KEYS[role].get(head)
+    if mapped is None:
+        return key
+    return ".".join(str(k) for k in mapped) + (dot + rest if rest else "")
+
+
+def lines_of_section(lines: dict[KeyPath, int], role: str) -> dict[KeyPath, int]:
+    """Key line numbers of ``olmoearth_run.yaml`` re-keyed to a section's seed keys."""
+    out: dict[KeyPath, int] = {}
+    for key, path in REFERENCE_KEYS[role].items():
+        n = len(path)
+        for k, line in lines.items():
+            if k[:n] == path:
+                out[(key, *k[n:])] = line
+    if () in lines:
+        out[()] = lines[()]
+    return out
