@@ -6,9 +6,16 @@ These models are the single source of truth for ``partition_strategies.yaml`` an
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 
 class StrategyConfig(BaseModel):
@@ -138,7 +145,16 @@ class InferenceResultsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data_type: Literal["RASTER", "VECTOR"] = Field(description="RASTER or VECTOR.")
+    data_type: Annotated[
+        Literal["RASTER", "VECTOR"],
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": "^([Rr][Aa][Ss][Tt][Ee][Rr]|[Vv][Ee][Cc][Tt][Oo][Rr])$",
+                "description": "RASTER or VECTOR (any case).",
+            }
+        ),
+    ] = Field(description="RASTER or VECTOR (any case).")
     classification_fields: list[ClassificationField] | None = None
     regression_fields: list[RegressionField] | None = None
     detection_objects: list[DetectionObject] | None = None

@@ -110,7 +110,7 @@ class EsPredictRunner:
     def _snapshot(self) -> dict[str, str]:
         """Check, then copy and hash the inputs; returns each step's fingerprint."""
         self.preflight()
-        hashes = self.scratch.snapshot_inputs(input_files(self.ctx.files))
+        hashes = self.scratch.snapshot_inputs(input_files(self.ctx.files, self.scratch))
         self.scratch.update_manifest(inputs=hashes)
         return fingerprints(hashes)
 

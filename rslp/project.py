@@ -49,6 +49,11 @@ class ProjectFiles:
     checkpoint: Path | None = None
     format: str = formats.SEED
 
+    def __post_init__(self) -> None:
+        """A strategy file named ``olmoearth_run.yaml`` means the reference format."""
+        if self.partition_strategies_yaml.name == formats.RUN_YAML:
+            object.__setattr__(self, "format", formats.REFERENCE)
+
     def key(self, role: str, key: str) -> str:
         """A seed key path of ``role`` (e.g. ``strategy_small.init_args``) as in the file."""
         return key if self.format == formats.SEED else formats.real_key_str(role, key)

@@ -62,3 +62,50 @@ def assert_scratch_untouched(scratch: Path) -> None:
     left = sorted(p.name for p in scratch.iterdir()) if scratch.exists() else []
     assert set(left) <= {"logs"}, f"scratch holds {left} after a failed preflight"
     assert not list(scratch.rglob("layers"))
+
+
+def reference_model_yaml(text: str) -> str:
+    """The demo's model.yaml as the reference runner's projects write it.
+
+    Its template variables (``${PREDICTION_OUTPUT_LAYER}``, ``${NUM_WORKERS}``,
+    ``${TRAINER_DATA_PATH}``, a WandbLogger of ``${WANDB_*}``), the writer's ``path:
+    placeholder`` and ``${EXTRA_FILES_PATH}`` in a trailing comment.
+    """
+    text = text.replace("num_workers: 0", "num_workers: ${NUM_WORKERS}")
+    text = text.replace(
+        "  logger: false\n",
+        "  default_root_dir: ${TRAINER_DATA_PATH}\n"
+        "  logger:\n"
+        "    class_path: lightning.pytorch.loggers.WandbLogger\n"
+        "    init_args: {project: '${WANDB_PROJECT}', name: '${WANDB_NAME}',"
+        " entity: '${WANDB_ENTITY}'}\n",
+    )
+    text = text.replace("output_layer: output", "output_layer: ${PREDICTION_OUTPUT_LAYER}")
+    text = text.replace("        path: ${DATASET_PATH}\n", "        path: placeholder\n")
+    assert "placeholder" in text and "${PREDICTION_OUTPUT_LAYER}" in text
+    return text + "# unused: ${EXTRA_FILES_PATH}\n"
+
+
+def reference_project(src: Path, dst: Path, run: dict, model_text: str | None = None) -> Path:
+    """A reference-format project at ``dst``: ``src``'s data, ``run`` as olmoearth_run.yaml.
+
+    The first request of ``src`` becomes ``prediction_request_geometry.geojson`` (its
+    ``es_*`` times renamed ``oe_*``); model.yaml follows :func:`reference_model_yaml`.
+    """
+    import yaml
+
+    shutil.copytree(
+        src,
+        dst,
+        ignore=shutil.ignore_patterns(
+            "scratch", "__pycache__", "*_strategies*.yaml", "prediction", "run_*.py"
+        ),
+    )
+    (dst / "olmoearth_run.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
+    request = sorted((src / "prediction").glob("*.geojson"))[0].read_text()
+    request = request.replace('"es_start_time"', '"oe_start_time"')
+    request = request.replace('"es_end_time"', '"oe_end_time"')
+    (dst / "prediction_request_geometry.geojson").write_text(request)
+    text = model_text if model_text is not None else (src / "model.yaml").read_text()
+    (dst / "model.yaml").write_text(reference_model_yaml(text))
+    return dst

@@ -26,7 +26,7 @@ from rslp.runner.scratch import Scratch
 from rslp.templates import output_layer_name
 
 WRITER_CLASS = "RslearnWriter"
-_DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
+DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
 
 
 def find_writer(model_config: Any) -> tuple[int, dict[str, Any]] | None:
@@ -178,7 +178,7 @@ class RunContext:
         class_names = layer.get("class_names") or legend_names
         nodata = bs.get("nodata_value")
         if nodata is None:
-            nodata = _DEFAULT_NODATA.get(dtype, -1 if "int" in dtype else float("nan"))
+            nodata = DEFAULT_NODATA.get(dtype, -1 if "int" in dtype else float("nan"))
         if class_names and not np.isnan(nodata) and 0 <= nodata < len(class_names):
             raise ProjectError(
                 self.files.dataset_json,

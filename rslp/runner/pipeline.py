@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rslp import formats
 from rslp.checks.project import DEFAULT_MAX_WINDOWS
 from rslp.errors import StepError
 from rslp.fsutil import atomic_path
-from rslp.project import ProjectFiles
+from rslp.project import ProjectFiles, read_yaml
 from rslp.runner.context import RunContext
 from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
 from rslp.runner.executors.base import Executor
@@ -188,7 +191,7 @@ class Pipeline:
     def _run(self) -> PipelineResult:
         from rslp.runner.partition import load_plan, run_partition
 
-        hashes = self.scratch.snapshot_inputs(input_files(self.files))
+        hashes = self.scratch.snapshot_inputs(input_files(self.files, self.scratch))
         run_id = uuid.uuid4().hex[:12]
         self.scratch.update_manifest(inputs=hashes, run_id=run_id)
         with atomic_path(self.scratch.root / RUN_ID_FILE) as tmp:
@@ -329,9 +332,14 @@ class Pipeline:
         return outs
 
 
-def input_files(files: ProjectFiles) -> dict[str, Path | None]:
-    """The inputs recorded and hashed in the manifest, by their name in ``inputs/``."""
-    return {
+def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]:
+    """The inputs recorded and hashed in the manifest, by their name in ``inputs/``.
+
+    In the reference format each strategy role is a section of ``olmoearth_run.yaml``: the
+    section is written out (``inputs/sections/``) and hashed alone, so a changed
+    postprocessing section re-runs postprocessing only, as in the seed format.
+    """
+    out: dict[str, Path | None] = {
         "model.yaml": files.model_yaml,
         "dataset.json": files.dataset_json,
         "partition_strategies.yaml": files.partition_strategies_yaml,
@@ -339,6 +347,17 @@ def input_files(files: ProjectFiles) -> dict[str, Path | None]:
         "request.geojson": files.request_geojson,
         "checkpoint.ckpt": files.checkpoint,
     }
+    if files.format == formats.REFERENCE:
+        run = read_yaml(files.partition_strategies_yaml)
+        for role in (formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE):
+            path = scratch.inputs / "sections" / role
+            text = yaml.safe_dump(formats.section(run, role), sort_keys=True)
+            if not path.is_file() or path.read_text() != text:
+                with atomic_path(path) as tmp:
+                    tmp.write_text(text)
+            out[role] = path
+        out[formats.RUN_YAML] = files.partition_strategies_yaml
+    return out
 
 
 def _feature_count(files: ProjectFiles) -> int:

@@ -24,6 +24,7 @@ from rslp.checks.rules.model import (
     check_placeholders,
 )
 from rslp.checks.rules.request import check_requests
+from rslp.checks.rules.results import check_reference_differences, check_results_config
 from rslp.checks.rules.schema import check_schemas
 from rslp.checks.rules.semantics import (
     check_dataset_semantics,
@@ -43,6 +44,8 @@ PREFLIGHT_RULES: list[Rule] = [
     check_model_inputs,
     check_placeholders,
     check_output_layer,
+    check_results_config,
+    check_reference_differences,
     check_local_files_bands,
     check_requests,
     check_plan_bounds,

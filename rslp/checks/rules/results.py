@@ -1,0 +1,214 @@
+"""Rules on ``inference_results_config`` and on where this runner's meaning differs on purpose.
+
+``inference_results_config`` (required in the reference format, optional in the seed's
+``postprocessing_strategies.yaml``) must agree with the output layer: its ``data_type``
+with the layer's type, band indexes with its bands, class values with its dtype and nodata.
+The reference runner's CombineGeotiff writes nodata 0 by default, which hides class 0;
+this runner keeps the output layer's nodata and says so once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rslp import formats
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import Document
+from rslp.checks.project import ProjectDocs, dig
+from rslp.common.postprocessing.legend import colormap_names
+from rslp.runner.context import DEFAULT_NODATA, find_writer
+from rslp.templates import output_layer_name
+
+IRC = "inference_results_config"
+_RANGES = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def _output_layer(project: ProjectDocs) -> tuple[str, dict[str, Any]] | None:
+    mdoc, ddoc = project.docs.get("model.yaml"), project.valid("dataset.json")
+    if mdoc is None or ddoc is None:
+        return None
+    found = find_writer(mdoc.data)
+    name = output_layer_name(dig(found[1], "init_args", "output_layer")) if found else None
+    layer = ddoc.data["layers"].get(name) if isinstance(name, str) else None
+    return (name, layer) if isinstance(name, str) and isinstance(layer, dict) else None
+
+
+def _nodata(layer: dict[str, Any]) -> tuple[str, float | None]:
+    bs = (layer.get("band_sets") or [{}])[0]
+    dtype = str(bs.get("dtype", "float32")).lower()
+    nodata = bs.get("nodata_value")
+    if nodata is None:
+        nodata = DEFAULT_NODATA.get(dtype)
+    return dtype, nodata
+
+
+def _bands(layer: dict[str, Any]) -> int:
+    return sum(len(bs.get("bands") or []) for bs in layer.get("band_sets") or [])
+
+
+def check_results_config(project: ProjectDocs) -> list[Diagnostic]:
+    """inference_results_config agrees with the output layer (type, bands, values, nodata)."""
+    doc = project.valid("postprocessing_strategies.yaml")
+    cfg = doc.data.get(IRC) if doc is not None else None
+    found = _output_layer(project)
+    if doc is None or not isinstance(cfg, dict) or found is None:
+        return []
+    name, layer = found
+    out: list[Diagnostic] = []
+    ltype = str(layer.get("type", "")).upper()
+    dtype = str(cfg.get("data_type", "")).upper()
+    if ltype in ("RASTER", "VECTOR") and dtype != ltype:
+        out.append(
+            doc.diag(
+                f"data_type {dtype} does not match the output layer {name!r}, which is "
+                f"{ltype.lower()}",
+                (IRC, "data_type"),
+                hint=f"set data_type: {ltype}",
+                rule="results",
+            )
+        )
+        return out
+    if ltype == "RASTER":
+        out += _raster_fields(doc, cfg, name, layer)
+    return out + _class_names(doc, cfg, layer)
+
+
+def _raster_fields(
+    doc: Document, cfg: dict[str, Any], name: str, layer: dict[str, Any]
+) -> list[Diagnostic]:
+    out = []
+    bands = _bands(layer)
+    dtype, nodata = _nodata(layer)
+    lo, hi = _RANGES.get(dtype, (None, None))
+    for kind in ("classification_fields", "regression_fields"):
+        for i, field in enumerate(cfg.get(kind) or []):
+            band = field.get("band_index")
+            if isinstance(band, int) and band > bands:
+                out.append(
+                    doc.diag(
+                        f"band_index {band}, but the output layer {name!r} has {bands} band(s)",
+                        (IRC, kind, i, "band_index"),
+                        rule="results",
+                    )
+                )
+            cmap = field.get("colormap_name")
+            if isinstance(cmap, str) and cmap.lower().removesuffix("_r") not in colormap_names():
+                out.append(
+                    doc.diag(
+                        f"colormap {cmap!r} is not one this runner draws; the quicklook "
+                        "uses viridis",
+                        (IRC, kind, i, "colormap_name"),
+                        hint=f"one of {', '.join(colormap_names())} (or with _r)",
+                        rule="results",
+                        severity="warning",
+                    )
+                )
+            for j, v in enumerate(field.get("allowed_values") or []):
+                value = v.get("value")
+                key = (IRC, kind, i, "allowed_values", j, "value")
+                if isinstance(value, str) and not value.isdigit():
+                    out.append(
+                        doc.diag(
+                            f"class value {value!r} is not a number: a raster stores numbers",
+                            key,
+                            rule="results",
+                        )
+                    )
+                    continue
+                number = int(value)
+                if lo is not None and hi is not None and not lo <= number <= hi:
+                    out.append(
+                        doc.diag(
+                            f"class value {number} does not fit the output layer's {dtype}",
+                            key,
+                            rule="results",
+                        )
+                    )
+                elif nodata is not None and not np.isnan(nodata) and number == nodata:
+                    out.append(
+                        doc.diag(
+                            f"class value {number} ({v.get('label')!r}) is the output layer's "
+                            "nodata value: its pixels would read as no data",
+                            key,
+                            hint="set the layer's nodata_value in dataset.json to another value",
+                            rule="results",
+                        )
+                    )
+    return out
+
+
+def _class_names(doc: Document, cfg: dict[str, Any], layer: dict[str, Any]) -> list[Diagnostic]:
+    names = layer.get("class_names")
+    fields = cfg.get("classification_fields") or []
+    if not isinstance(names, list) or not fields:
+        return []
+    out = []
+    for j, v in enumerate(fields[0].get("allowed_values") or []):
+        value, label = v.get("value"), v.get("label")
+        if isinstance(value, int) and 0 <= value < len(names) and names[value] != label:
+            out.append(
+                doc.diag(
+                    f"label {label!r} for value {value}, but dataset.json names class {value} "
+                    f"{names[value]!r}; the COG's class tags use dataset.json's names",
+                    (IRC, "classification_fields", 0, "allowed_values", j, "label"),
+                    rule="results",
+                    severity="warning",
+                )
+            )
+    return out
+
+
+def check_reference_differences(project: ProjectDocs) -> list[Diagnostic]:
+    """Where a reference class would mean something else here, say what this runner does."""
+    doc = project.valid("postprocessing_strategies.yaml")
+    found = _output_layer(project)
+    if doc is None or found is None:
+        return []
+    name, layer = found
+    dtype, nodata = _nodata(layer)
+    names = list(layer.get("class_names") or [])
+    irc = doc.data.get(IRC)
+    if not names and isinstance(irc, dict) and irc.get("classification_fields"):
+        values = irc["classification_fields"][0].get("allowed_values") or []
+        labels = {v.get("value"): v.get("label") for v in values}
+        names = [labels.get(i) for i in range(len(labels))]
+    out = []
+    for key in ("strategy_small", "strategy_medium", "strategy_large"):
+        node = doc.data.get(key)
+        if not isinstance(node, dict) or not str(node.get("class_path", "")).endswith(
+            "CombineGeotiff"
+        ):
+            continue
+        args = node.get("init_args") or {}
+        given = args.get("nodata_value")
+        reference = str(node["class_path"]).startswith("olmoearth_run.")
+        value = given if given is not None else (0 if reference else None)
+        if not isinstance(value, int | float) or not float(value).is_integer():
+            continue
+        if 0 <= value < len(names) and value != nodata:
+            said = "nodata_value" if given is not None else "the reference runner's nodata 0"
+            out.append(
+                doc.diag(
+                    f"{said} is class {names[int(value)]!r}; this runner writes nodata "
+                    f"{nodata} (the output layer's) so that class stays visible",
+                    (key, "init_args", "nodata_value") if given is not None else (key,),
+                    hint="set nodata_value to a value that is not a class id",
+                    rule="reference",
+                    severity="warning",
+                )
+            )
+    run = project.docs.get(formats.RUN_YAML)
+    if run is not None and isinstance(run.data, dict):
+        known = {"partition_strategies", "postprocessing_strategies", IRC, "window_prep"}
+        for k in sorted(set(run.data) - known, key=str):
+            out.append(
+                run.diag(
+                    f"top-level key {k!r} is not used by this runner",
+                    (k,),
+                    rule="reference",
+                    severity="notice",
+                )
+            )
+    return out
