@@ -22,6 +22,7 @@ from rslp.checks.rules.model import (
     check_checkpoint_fits,
     check_lightning_parse,
     check_placeholders,
+    check_writer_path,
 )
 from rslp.checks.rules.request import check_requests
 from rslp.checks.rules.results import check_reference_differences, check_results_config
@@ -43,6 +44,7 @@ PREFLIGHT_RULES: list[Rule] = [
     check_postprocessor_types,
     check_model_inputs,
     check_placeholders,
+    check_writer_path,
     check_output_layer,
     check_results_config,
     check_reference_differences,

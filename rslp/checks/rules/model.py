@@ -37,6 +37,30 @@ def check_placeholders(project: ProjectDocs) -> list[Diagnostic]:
     return out
 
 
+def check_writer_path(project: ProjectDocs) -> list[Diagnostic]:
+    """A writer ``path`` other than ``${DATASET_PATH}`` (e.g. ``placeholder``) is replaced."""
+    from rslp.checks.project import dig
+    from rslp.runner.context import find_writer
+
+    doc = project.docs.get("model.yaml")
+    found = find_writer(doc.data) if doc is not None else None
+    if doc is None or found is None:
+        return []
+    idx, cb = found
+    path = dig(cb, "init_args", "path")
+    if path is None or path == "${DATASET_PATH}":
+        return []
+    return [
+        doc.diag(
+            f"RslearnWriter path {path!r} is replaced by the run's scratch dataset",
+            ("trainer", "callbacks", idx, "init_args", "path"),
+            hint="write path: ${DATASET_PATH} to say so",
+            rule="writer",
+            severity="warning",
+        )
+    ]
+
+
 @contextlib.contextmanager
 def _sandbox(project_dir: Path) -> Iterator[Path]:
     """A temporary cwd, dataset and trainer dir, so parsing writes nothing into the project.
