@@ -29,6 +29,8 @@ CONFIG_FILES = (
     "model.yaml",
     "partition_strategies.yaml",
     "postprocessing_strategies.yaml",
+    "olmoearth_run.yaml",
+    "prediction_request_geometry.geojson",
     "requirements.txt",
     "requirements.lock",
     "checkpoint.ckpt",

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import rasterio
 
 from rslp.espredict_runner import EsPredictRunner
 from tests.conftest import run_pipeline
@@ -124,3 +125,34 @@ def test_config_only_rebuild_reuses_the_dependency_layer(
         inspect(demo_image["tag"])["Config"]["Labels"]["io.esrunner.config-digest"]
         != inspect("esrunner-test/demo:rebuild")["Config"]["Labels"]["io.esrunner.config-digest"]
     )
+
+
+def test_reference_format_project_builds_and_runs_in_its_image(
+    demo_image: dict, build_repo: Path, tmp_path: Path
+) -> None:
+    """A project in the reference format (olmoearth_run.yaml) builds: its checks pass inside."""
+    from rslp.convert import convert
+
+    project = build_repo / "data" / "demoref"
+    convert(build_repo / "data" / "demo", "reference", project)
+    tag = "esrunner-test/demoref:ci"
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("esbuild")), "build", str(project),
+            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE, "--tag", tag,
+        ],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    ls = docker("run", "--rm", "--entrypoint", "ls", tag, "/opt/project").stdout.split()
+    assert "olmoearth_run.yaml" in ls and "partition_strategies.yaml" not in ls
+    scratch = tmp_path / "container"
+    scratch.mkdir()
+    os.chown(scratch, 10001, 10001)
+    run = docker(
+        "run", "--rm", "--network", "none", "-v", f"{scratch}:/work/scratch", tag,
+        "run", "/opt/project", "--scratch", "/work/scratch", "--workers", "1", timeout=1200,
+    )  # fmt: skip
+    assert "result: /work/scratch/results/result.tif" in run.stdout
+    with rasterio.open(scratch / "results" / "result.tif") as src:
+        assert src.colormap(1)[1][:3] == (30, 144, 255)
