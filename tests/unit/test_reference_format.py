@@ -297,6 +297,17 @@ def test_results_config_must_match_the_output_layer(tmp_path: Path) -> None:
     )
 
 
+def test_vector_property_name_must_be_what_the_task_writes(tmp_path: Path) -> None:
+    src, run = FIXTURES["fixed-factory-projection"]
+    run = copy.deepcopy(run)
+    run["inference_results_config"]["classification_fields"][0]["property_name"] = "new_label"
+    project = reference_project(src, tmp_path / "p", run)
+    diags = check_project(project)
+    (d,) = [d for d in diags if d.rule == "results"]
+    assert d.severity == "warning" and "writes its classes as 'category'" in d.message
+    assert d.key == "inference_results_config.classification_fields[0].property_name"
+
+
 def test_reference_nodata_default_is_kept_ours_with_a_warning(tmp_path: Path) -> None:
     project = reference_project(DEMO, tmp_path / "p", raster_run(GRID_UTM, nodata_value=0))
     diags = check_project(project)

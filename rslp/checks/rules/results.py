@@ -72,7 +72,37 @@ def check_results_config(project: ProjectDocs) -> list[Diagnostic]:
         return out
     if ltype == "RASTER":
         out += _raster_fields(doc, cfg, name, layer)
+    else:
+        out += _vector_properties(doc, cfg, project)
     return out + _class_names(doc, cfg, layer)
+
+
+def _vector_properties(
+    doc: Document, cfg: dict[str, Any], project: ProjectDocs
+) -> list[Diagnostic]:
+    """A classification field names the property the model's task writes."""
+    mdoc = project.docs.get("model.yaml")
+    task = dig(mdoc.data, "data", "init_args", "task") if mdoc is not None else None
+    path = dig(task, "class_path")
+    written = dig(task, "init_args", "property_name")
+    if not (isinstance(path, str) and path.endswith("ClassificationTask")):
+        return []
+    if not isinstance(written, str):
+        return []  # its own parse reports a missing property_name
+    out = []
+    for i, field in enumerate(cfg.get("classification_fields") or []):
+        if field.get("property_name") != written:
+            out.append(
+                doc.diag(
+                    f"property_name {field.get('property_name')!r}, but the model's "
+                    f"ClassificationTask writes its classes as {written!r}",
+                    (IRC, "classification_fields", i, "property_name"),
+                    hint=f"set property_name: {written}",
+                    rule="results",
+                    severity="warning",
+                )
+            )
+    return out
 
 
 def _raster_fields(
