@@ -135,10 +135,14 @@ def test_reference_format_project_builds_and_runs_in_its_image(
 
     project = build_repo / "data" / "demoref"
     convert(build_repo / "data" / "demo", "reference", project)
+    # the lock names its input by path: a moved project is locked again (its pins kept)
+    esbuild = str(Path(sys.executable).with_name("esbuild"))
+    out = subprocess.run([esbuild, "lock", str(project)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
     tag = "esrunner-test/demoref:ci"
     out = subprocess.run(
         [
-            str(Path(sys.executable).with_name("esbuild")), "build", str(project),
+            esbuild, "build", str(project),
             "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE, "--tag", tag,
         ],
         capture_output=True, text=True, timeout=1800,

@@ -20,7 +20,8 @@ from rasterio.crs import CRS as RasterioCRS  # noqa: N811
 from synthetic import CRS, RESOLUTION, random_lakes, render, write_geotiff
 from upath import UPath
 
-from rslp.runner.inference import DATASET_PATH_VAR, env_var, run_lightning
+from rslp.runner.inference import run_lightning
+from rslp.templates import DATASET_PATH, template_env
 
 ORIGIN = (520000.0, 5100000.0)
 SIZE = 1024
@@ -95,7 +96,7 @@ def fit_and_save(
             callbacks=[],
         )
         cfg["seed_everything"] = 0
-        with env_var(DATASET_PATH_VAR, str(root / "ds")):
+        with template_env({DATASET_PATH: str(root / "ds")}):
             run_lightning("fit", cfg, root / "fit.yaml", None)
         ckpts = sorted((root / "logs").rglob("*.ckpt"))
         if not ckpts:
