@@ -19,7 +19,7 @@ from esbuild.environment import check_in_image, notice_missing_imports
 from esbuild.requirements import check_requirement_conflicts, check_requirements
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
-from rslp.checks.rules import PREFLIGHT_RULES, SLOW_RULES, Rule, run_rules
+from rslp.checks.rules import FINETUNE_RULES, PREFLIGHT_RULES, SLOW_RULES, Rule, run_rules
 
 BUILD_RULES: list[Rule] = [check_requirements, check_requirement_conflicts]
 
@@ -56,4 +56,6 @@ def validate_project(
         project.found = []  # the image re-reports what loading found
         return sorted(run_rules(project, BUILD_RULES) + inside, key=Diagnostic.order)
     notice = [] if require_imports else [notice_missing_imports]
-    return run_rules(project, [*PREFLIGHT_RULES, *BUILD_RULES, *notice, *SLOW_RULES])
+    return run_rules(
+        project, [*PREFLIGHT_RULES, *FINETUNE_RULES, *BUILD_RULES, *notice, *SLOW_RULES]
+    )

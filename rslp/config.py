@@ -204,6 +204,102 @@ class ReferencePostprocessingStrategies(BaseModel):
     process_dataset: StrategyConfig = Field(description="Dataset stage (strategy_large).")
 
 
+class TrainerOverrides(BaseModel):
+    """What a fine-tune changes in model.yaml's training (this runner's own key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_epochs: int | None = Field(default=None, ge=1, description="Epochs of the fine-tune.")
+    learning_rate: float | None = Field(
+        default=None, gt=0, description="The optimizer's lr (model.init_args.optimizer)."
+    )
+    batch_size: int | None = Field(default=None, ge=1, description="data.init_args.batch_size.")
+    seed: int = Field(default=0, description="Seed of the fit (deterministic on CPU).")
+
+
+class FinetuneConfig(BaseModel):
+    """``finetune_strategies.yaml``, or ``window_prep`` of ``olmoearth_run.yaml``.
+
+    How annotations become labeled rslearn windows and splits, and (``trainer``, this
+    runner's own key) how the fit differs from model.yaml's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampler: StrategyConfig | None = Field(
+        default=None, description="Chooses annotation tasks (default: all of them)."
+    )
+    labeled_window_preparer: StrategyConfig = Field(
+        description="Turns one annotation task into labeled windows."
+    )
+    data_splitter: StrategyConfig = Field(description="Assigns each window train/val/test.")
+    label_layer: str = Field(default="label", description="The dataset.json layer of labels.")
+    group_name: str = Field(default="default", description="The rslearn window group.")
+    split_property: str = Field(default="split", description="The window option holding the split.")
+    label_property: str | None = Field(
+        default=None,
+        description="The key of oe_labels holding the class (default: the only key).",
+    )
+    trainer: TrainerOverrides = Field(default_factory=TrainerOverrides)
+
+
+class AnnotationTaskProperties(BaseModel):
+    """An annotation task's properties: its id and time range."""
+
+    model_config = ConfigDict(extra="allow")
+
+    oe_annotations_task_id: str | int
+    oe_start_time: str
+    oe_end_time: str
+
+
+class AnnotationProperties(BaseModel):
+    """An annotation's properties: its task and its labels."""
+
+    model_config = ConfigDict(extra="allow")
+
+    oe_annotations_task_id: str | int
+    oe_labels: dict[str, int | float | str | None]
+
+
+class AnnotationTaskFeature(BaseModel):
+    """One annotation task: a region and a time range that annotators labeled."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    properties: AnnotationTaskProperties
+    geometry: RequestGeometry
+
+
+class AnnotationFeature(BaseModel):
+    """One annotation: a labeled point or polygon inside its task's region."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    properties: AnnotationProperties
+    geometry: RequestGeometry
+
+
+class AnnotationTasks(BaseModel):
+    """``annotations/annotation_task_features.geojson``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[AnnotationTaskFeature] = Field(min_length=1)
+
+
+class Annotations(BaseModel):
+    """``annotations/annotation_features.geojson``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[AnnotationFeature] = Field(min_length=1)
+
+
 class ReferenceRunConfig(BaseModel):
     """``olmoearth_run.yaml``: the reference runner's single project file.
 
@@ -219,8 +315,8 @@ class ReferenceRunConfig(BaseModel):
     partition_strategies: ReferencePartitionStrategies
     postprocessing_strategies: ReferencePostprocessingStrategies
     inference_results_config: InferenceResultsConfig
-    window_prep: dict[str, Any] | None = Field(
-        default=None, description="Fine-tuning window preparation (used by fine-tuning)."
+    window_prep: FinetuneConfig | None = Field(
+        default=None, description="Fine-tuning: how annotations become labeled windows."
     )
 
 

@@ -27,6 +27,7 @@ RUN_YAML = "olmoearth_run.yaml"
 REFERENCE_REQUEST = "prediction_request_geometry.geojson"
 PARTITION_ROLE = "partition_strategies.yaml"
 POSTPROCESSING_ROLE = "postprocessing_strategies.yaml"
+FINETUNE_ROLE = "finetune_strategies.yaml"
 
 KeyPath = tuple[str | int, ...]
 
@@ -43,6 +44,8 @@ REFERENCE_KEYS: dict[str, dict[str, KeyPath]] = {
         "inference_results_config": ("inference_results_config",),
     },
 }
+# role -> the key path in olmoearth_run.yaml whose whole content is that role's file
+REFERENCE_ROOTS: dict[str, KeyPath] = {FINETUNE_ROLE: ("window_prep",)}
 
 
 def detect_format(project_dir: Path) -> str | None:
@@ -78,6 +81,9 @@ def section(data: Any, role: str) -> dict[str, Any]:
     Keys missing from the file are missing from the section (the seed model then names
     them; :func:`real_key` says where they belong).
     """
+    if role in REFERENCE_ROOTS:
+        found, value = _get(data, REFERENCE_ROOTS[role])
+        return value if found and isinstance(value, dict) else {}
     out: dict[str, Any] = {}
     for key, path in REFERENCE_KEYS[role].items():
         found, value = _get(data, path)
@@ -86,8 +92,17 @@ def section(data: Any, role: str) -> dict[str, Any]:
     return out
 
 
+def has_section(data: Any, role: str) -> bool:
+    """Whether a parsed ``olmoearth_run.yaml`` has anything for ``role``."""
+    if role in REFERENCE_ROOTS:
+        return _get(data, REFERENCE_ROOTS[role])[0]
+    return any(_get(data, path)[0] for path in REFERENCE_KEYS[role].values())
+
+
 def real_key(role: str, key: KeyPath) -> KeyPath:
     """A key path of a section (seed keys) as the key path in ``olmoearth_run.yaml``."""
+    if role in REFERENCE_ROOTS:
+        return (*REFERENCE_ROOTS[role], *key)
     if key and isinstance(key[0], str) and key[0] in REFERENCE_KEYS[role]:
         return (*REFERENCE_KEYS[role][key[0]], *key[1:])
     return key
@@ -95,6 +110,9 @@ def real_key(role: str, key: KeyPath) -> KeyPath:
 
 def real_key_str(role: str, key: str) -> str:
     """:func:`real_key` for a dotted key string (``strategy_small.init_args.grid_size``)."""
+    if role in REFERENCE_ROOTS:
+        root = ".".join(str(k) for k in REFERENCE_ROOTS[role])
+        return f"{root}.{key}" if key else root
     head, dot, rest = key.partition(".")
     mapped = REFERENCE_KEYS[role].get(head)
     if mapped is None:
@@ -105,6 +123,12 @@ def real_key_str(role: str, key: str) -> str:
 def lines_of_section(lines: dict[KeyPath, int], role: str) -> dict[KeyPath, int]:
     """Key line numbers of ``olmoearth_run.yaml`` re-keyed to a section's seed keys."""
     out: dict[KeyPath, int] = {}
+    if role in REFERENCE_ROOTS:
+        root = REFERENCE_ROOTS[role]
+        out = {k[len(root) :]: line for k, line in lines.items() if k[: len(root)] == root}
+        if () in lines and () not in out:
+            out[()] = lines[()]
+        return out
     for key, path in REFERENCE_KEYS[role].items():
         n = len(path)
         for k, line in lines.items():

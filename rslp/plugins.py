@@ -23,6 +23,7 @@ T = TypeVar("T")
 # class paths -> ours: module under the tools package and class name -> our class.
 _P = "rslp.common.partitioners."
 _Q = "rslp.common.postprocessing."
+_F = "rslp.finetune."
 _TOOLS: dict[str, str] = {
     "partitioners.noop_partitioner.NoopPartitioner": _P + "noop.NoopPartitioner",
     "partitioners.fixed_window_partitioner.FixedWindowPartitioner": (
@@ -53,6 +54,27 @@ _TOOLS: dict[str, str] = {
     ),
     "postprocessors.postprocess_interface.PostprocessInterfaceVector": (
         _Q + "interface.PostprocessInterface"
+    ),
+    "samplers.noop_sampler.NoopSampler": _F + "samplers.NoopSampler",
+    "samplers.choose_n_sampler.ChooseNSampler": _F + "samplers.ChooseNSampler",
+    "samplers.sampler_interface.SamplerInterface": _F + "samplers.SamplerInterface",
+    "labeled_window_preparers.point_to_raster_window_preparer.PointToRasterWindowPreparer": (
+        _F + "preparers.PointToRasterWindowPreparer"
+    ),
+    "labeled_window_preparers.polygon_to_raster_window_preparer.PolygonToRasterWindowPreparer": (
+        _F + "preparers.PolygonToRasterWindowPreparer"
+    ),
+    "labeled_window_preparers.point_to_pixel_window_preparer.PointToPixelWindowPreparer": (
+        _F + "preparers.PointToPixelWindowPreparer"
+    ),
+    "labeled_window_preparers.labeled_window_preparer.LabeledWindowPreparer": (
+        _F + "preparers.LabeledWindowPreparer"
+    ),
+    "data_splitters.spatial_data_splitter.SpatialDataSplitter": _F
+    + "splitters.SpatialDataSplitter",
+    "data_splitters.random_data_splitter.RandomDataSplitter": _F + "splitters.RandomDataSplitter",
+    "data_splitters.data_splitter_interface.DataSplitterInterface": (
+        _F + "splitters.DataSplitterInterface"
     ),
 }
 SEED_PREFIX = "esrun.tools."

@@ -27,10 +27,10 @@ def check_project(root: Path, deep: bool = False) -> list[Diagnostic]:
         diagnostics in file then line order; nothing is written into ``root``.
     """
     from rslp.checks.project import ProjectDocs
-    from rslp.checks.rules import PREFLIGHT_RULES, SLOW_RULES, run_rules
+    from rslp.checks.rules import FINETUNE_RULES, PREFLIGHT_RULES, SLOW_RULES, run_rules
 
     root = root.resolve()
     if not root.is_dir():
         return [Diagnostic(root, "project directory does not exist", rule="files")]
     project, _ = ProjectDocs.from_dir(root, deep=deep)
-    return run_rules(project, [*PREFLIGHT_RULES, *SLOW_RULES])
+    return run_rules(project, [*PREFLIGHT_RULES, *FINETUNE_RULES, *SLOW_RULES])

@@ -10,12 +10,16 @@ naming file, line and key path, and leaves nothing in scratch.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import DEFAULT_MAX_WINDOWS, ProjectDocs
 from rslp.checks.rules import PREFLIGHT_RULES, run_rules
 from rslp.errors import ProjectError
 from rslp.project import ProjectFiles
+
+if TYPE_CHECKING:
+    from rslp.finetune.context import FinetuneFiles
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,30 @@ class PreflightError(ProjectError):
         return str(self.args[0])
 
 
+def preflight_finetune(files: FinetuneFiles) -> list[Diagnostic]:
+    """Check a fine-tune's files (its project directory's, as ``esbuild validate`` does).
+
+    The fine-tune rules, and the run's rules that concern what a fit reads (dataset.json,
+    model.yaml and their agreement). Returns the warnings.
+
+    Raises:
+        PreflightError: listing every error found.
+    """
+    from rslp.checks.rules import FINETUNE_RULES
+    from rslp.checks.rules.schema import check_schemas
+    from rslp.checks.rules.semantics import check_dataset_semantics, check_model_inputs
+
+    project, _ = ProjectDocs.from_dir(files.project_dir)
+    rules = [check_schemas, check_dataset_semantics, check_model_inputs, *FINETUNE_RULES]
+    found = [
+        d
+        for d in run_rules(project, rules)
+        if d.file.name not in ("partition_strategies.yaml", "postprocessing_strategies.yaml")
+        and "prediction" not in d.file.parts
+    ]
+    return _raise_or_warn(found)
+
+
 def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> list[Diagnostic]:
     """Check a run's files; returns the warnings.
 
@@ -49,7 +77,10 @@ def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> li
         PreflightError: listing every error found.
     """
     project, _ = ProjectDocs.from_files(files, max_windows)
-    found = run_rules(project, PREFLIGHT_RULES)
+    return _raise_or_warn(run_rules(project, PREFLIGHT_RULES))
+
+
+def _raise_or_warn(found: list[Diagnostic]) -> list[Diagnostic]:
     errors = [d for d in found if d.severity == "error"]
     if errors:
         raise PreflightError(errors)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
@@ -109,6 +111,8 @@ class ProjectDocs:
                 docs[formats.RUN_YAML] = doc
                 for r in SECTION_ROLES:
                     docs[r] = doc.section(r)
+                if formats.has_section(doc.data, formats.FINETUNE_ROLE):
+                    docs[formats.FINETUNE_ROLE] = doc.section(formats.FINETUNE_ROLE)
             elif not errs:
                 docs[role] = doc
         parsed = []
@@ -138,6 +142,10 @@ class ProjectDocs:
         paths = {role: root / role for role in ROLES}
         if fmt == formats.REFERENCE:
             paths.update({r: root / formats.RUN_YAML for r in SECTION_ROLES})
+        if _has_finetune(root):
+            if (root / formats.FINETUNE_ROLE).is_file():
+                paths[formats.FINETUNE_ROLE] = root / formats.FINETUNE_ROLE
+            paths.update({r: root / ANNOTATIONS_DIR / r for r in ANNOTATION_FILES})
         project, diags = ProjectDocs.load(
             root,
             paths,
@@ -171,6 +179,22 @@ class ProjectDocs:
             for_run=True,
             max_windows=max_windows,
         )
+
+
+ANNOTATIONS_DIR = "annotations"
+ANNOTATION_FILES = ("annotation_task_features.geojson", "annotation_features.geojson")
+
+
+def _has_finetune(root: Path) -> bool:
+    """Whether a project directory has a fine-tune config (file, or window_prep)."""
+    if (root / formats.FINETUNE_ROLE).is_file():
+        return True
+    run = root / formats.RUN_YAML
+    try:
+        data = yaml.safe_load(run.read_text()) if run.is_file() else None
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return formats.has_section(data, formats.FINETUNE_ROLE)
 
 
 def dig(node: Any, *keys: str | int) -> Any:

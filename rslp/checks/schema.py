@@ -27,6 +27,9 @@ SCHEMA_FILES = {
     "postprocessing_strategies.yaml": "postprocessing_strategies.schema.json",
     "prediction": "prediction.schema.json",
     "olmoearth_run.yaml": "olmoearth_run.schema.json",
+    "finetune_strategies.yaml": "finetune_strategies.schema.json",
+    "annotation_task_features.geojson": "annotation_tasks.schema.json",
+    "annotation_features.geojson": "annotations.schema.json",
 }
 
 
@@ -34,6 +37,9 @@ def _models() -> dict[str, type[BaseModel]]:
     from rslearn.config import DatasetConfig
 
     from rslp.config import (
+        Annotations,
+        AnnotationTasks,
+        FinetuneConfig,
         ModelConfigFile,
         PartitionStrategiesConfig,
         PostprocessingStrategiesConfig,
@@ -48,6 +54,9 @@ def _models() -> dict[str, type[BaseModel]]:
         "postprocessing_strategies.schema.json": PostprocessingStrategiesConfig,
         "prediction.schema.json": PredictionRequest,
         "olmoearth_run.schema.json": ReferenceRunConfig,
+        "finetune_strategies.schema.json": FinetuneConfig,
+        "annotation_tasks.schema.json": AnnotationTasks,
+        "annotations.schema.json": Annotations,
     }
 
 

@@ -18,6 +18,7 @@ from rslp.logs import quiet_libraries
 from rslp.runner.context import RunContext
 from rslp.runner.guard import trap_exit
 from rslp.runner.partition import partition_windows
+from rslp.runner.scratch import Scratch
 
 LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
 
@@ -79,7 +80,14 @@ def local_files_source(layer: Any, project_dir: Path) -> tuple[dict[str, Any], P
 
 
 def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
-    """Write ``dataset/config.json``: dataset.json with project-relative paths resolved.
+    """Write ``dataset/config.json`` of a run (see :func:`write_config`)."""
+    return write_config(ctx.dataset_config, ctx.files.dataset_json, ctx.scratch)
+
+
+def write_config(
+    dataset_config: dict[str, Any], dataset_json: Path, scratch: Scratch
+) -> dict[str, Any]:
+    """Write ``<scratch>/dataset/config.json``: dataset.json with project-relative paths resolved.
 
     A LocalFiles ``src_dir`` that is a relative path means relative to the project
     directory (where dataset.json lives); it is mirrored into ``inputs/local_files``.
@@ -87,40 +95,45 @@ def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
     Returns:
         the written config.
     """
-    cfg = copy.deepcopy(ctx.dataset_config)
+    cfg = copy.deepcopy(dataset_config)
     for name, layer in cfg["layers"].items():
-        found = local_files_source(layer, ctx.files.project_dir)
+        found = local_files_source(layer, dataset_json.parent)
         if found is None:
             continue
         args, src_path = found
         src = args["src_dir"]
         if unset_env_vars(src) or not src_path.is_dir():
             raise ProjectError(
-                ctx.files.dataset_json,
+                dataset_json,
                 f"LocalFiles src_dir {src!r} is not a directory ({src_path})",
                 f"layers.{name}.data_source.init_args.src_dir",
                 hint="relative paths are relative to the project directory",
             )
-        mirror = ctx.scratch.inputs / "local_files" / name
+        mirror = scratch.inputs / "local_files" / name
         _link_tree(src_path.resolve(), mirror)
         args["src_dir"] = str(mirror)
-    write_json_atomic(ctx.scratch.dataset / "config.json", cfg)
+    write_json_atomic(scratch.dataset / "config.json", cfg)
     return cfg
 
 
 def open_dataset(ctx: RunContext) -> Any:
-    """Open the scratch rslearn dataset (rslearn validates config.json here)."""
+    """Open the run's scratch rslearn dataset (see :func:`open_dataset_at`)."""
+    if not (ctx.scratch.dataset / "config.json").exists():
+        write_dataset_config(ctx)
+    return open_dataset_at(ctx.scratch, ctx.files.dataset_json)
+
+
+def open_dataset_at(scratch: Scratch, dataset_json: Path) -> Any:
+    """Open ``<scratch>/dataset`` (rslearn validates config.json here; errors name dataset.json)."""
     from pydantic import ValidationError
     from rslearn.dataset import Dataset
 
-    if not (ctx.scratch.dataset / "config.json").exists():
-        write_dataset_config(ctx)
     try:
-        dataset = Dataset(UPath(ctx.scratch.dataset))
+        dataset = Dataset(UPath(scratch.dataset))
     except ValidationError as e:
         err = e.errors()[0]
         raise ProjectError(
-            ctx.files.dataset_json,
+            dataset_json,
             f"rslearn rejects the dataset config: {err['msg']}",
             ".".join(str(p) for p in err["loc"]),
         ) from None
@@ -213,29 +226,43 @@ def build_dataset(ctx: RunContext, partition_id: str) -> int:
     Raises:
         StepError: when a data source fails or a window did not materialize.
     """
+    dataset, windows = create_windows(ctx, partition_id)
+    problems = materialize(dataset, windows, ctx.scratch, "dataset", partition_id)
+    if problems:
+        raise materialize_error(ctx, partition_id, problems)
+    return len(windows)
+
+
+def materialize(
+    dataset: Any, windows: list[Any], scratch: Scratch, step: str, partition_id: str | None
+) -> dict[tuple[str, str], list[Any]]:
+    """Rslearn prepare, ingest and materialize of ``windows``, with errors raised.
+
+    Returns:
+        (layer, why) -> the windows whose layer did not materialize (empty when all did).
+
+    Raises:
+        StepError: when a data source fails.
+    """
     from rslearn.dataset.manage import (
         ingest_dataset_windows,
         materialize_dataset_windows,
         prepare_dataset_windows,
     )
 
-    dataset, windows = create_windows(ctx, partition_id)
-    with ctx.scratch.tmpdir():
+    with scratch.tmpdir():
         for what, fn in (
             ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),
             ("ingest", lambda: ingest_dataset_windows(dataset, windows)),
             ("materialize", lambda: materialize_dataset_windows(dataset, windows)),
         ):
             try:
-                with trap_exit("dataset", partition_id, f"rslearn {what}"):
+                with trap_exit(step, partition_id, f"rslearn {what}"):
                     fn()
             except StepError:
                 raise
             except Exception as e:  # a data source can raise anything
                 raise StepError(
-                    "dataset", f"rslearn {what} failed: {type(e).__name__}: {e}", partition_id
+                    step, f"rslearn {what} failed: {type(e).__name__}: {e}", partition_id
                 ) from e
-    problems = _materialize_problems(dataset, windows)
-    if problems:
-        raise materialize_error(ctx, partition_id, problems)
-    return len(windows)
+    return _materialize_problems(dataset, windows)

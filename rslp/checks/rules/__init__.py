@@ -16,6 +16,7 @@ from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules.bounds import check_plan_bounds
 from rslp.checks.rules.classes import check_class_paths
+from rslp.checks.rules.finetune import check_finetune
 from rslp.checks.rules.layers import check_local_files_bands, check_output_layer
 from rslp.checks.rules.model import (
     check_checkpoint,
@@ -55,6 +56,9 @@ PREFLIGHT_RULES: list[Rule] = [
 ]
 
 
+# A project's fine-tune files (its prediction runs do not need them).
+FINETUNE_RULES: list[Rule] = [check_finetune]
+
 # The slow ones, after the rest: a real rslearn parse of model.yaml, the checkpoint loaded.
 SLOW_RULES: list[Rule] = [check_lightning_parse, check_checkpoint_fits]
 
@@ -71,6 +75,7 @@ def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
 
 
 __all__ = [
+    "FINETUNE_RULES",
     "PREFLIGHT_RULES",
     "SLOW_RULES",
     "ProjectDocs",

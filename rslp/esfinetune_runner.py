@@ -1,0 +1,130 @@
+"""EsFineTuneRunner: fine-tune a project's model on new labels (the seed's next runner).
+
+In the style of :class:`~rslp.espredict_runner.EsPredictRunner`: built from config paths
+and a scratch path, one method per step, each runnable alone in a fresh process (all state
+is in ``SCRATCH/finetune/``)::
+
+    runner = EsFineTuneRunner.from_project("data/demo-finetune", "scratch/")
+    runner.prepare_windows()   # annotations -> labeled windows and splits
+    runner.build_dataset()     # materialize their imagery
+    runner.fit()               # rslearn fit from the project's checkpoint -> checkpoint.ckpt
+    runner.evaluate()          # before/after on the validation split -> metrics.json, report.png
+    runner.export("data/demo-finetune-v2")   # a new project version with the new weights
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rslp.finetune.context import FINETUNE_DIR, FinetuneContext, FinetuneFiles
+from rslp.finetune.steps import build_dataset, evaluate, fit, prepare_windows
+from rslp.runner.scratch import Scratch
+
+
+class EsFineTuneRunner:
+    """Fine-tunes a project's model; every step reads and writes ``SCRATCH/finetune/``.
+
+    Args:
+        model_yaml: the rslearn model config.
+        dataset_json: the rslearn dataset config (with the label layer).
+        finetune_strategies_yaml: ``finetune_strategies.yaml`` (or an ``olmoearth_run.yaml``
+            with ``window_prep``).
+        annotation_task_features: the annotation tasks GeoJSON.
+        annotation_features: the annotations GeoJSON.
+        scratch_path: the scratch directory (``finetune/`` is made in it).
+        checkpoint_path: the weights to start from (default: ``checkpoint.ckpt`` beside
+            model.yaml, when present).
+        max_epochs: overrides the fine-tune config's ``trainer.max_epochs``.
+    """
+
+    def __init__(
+        self,
+        model_yaml: str | Path,
+        dataset_json: str | Path,
+        finetune_strategies_yaml: str | Path,
+        annotation_task_features: str | Path,
+        annotation_features: str | Path,
+        scratch_path: str | Path = "scratch/",
+        checkpoint_path: str | Path | None = None,
+        max_epochs: int | None = None,
+    ) -> None:
+        model = Path(model_yaml).resolve()
+        if checkpoint_path is None:
+            default = model.parent / "checkpoint.ckpt"
+            ckpt = default if default.exists() else None
+        else:
+            ckpt = Path(checkpoint_path).resolve()
+        files = FinetuneFiles(
+            model_yaml=model,
+            dataset_json=Path(dataset_json).resolve(),
+            finetune_yaml=Path(finetune_strategies_yaml).resolve(),
+            tasks=Path(annotation_task_features).resolve(),
+            annotations=Path(annotation_features).resolve(),
+            checkpoint=ckpt,
+        )
+        self.scratch = Scratch(Path(scratch_path) / FINETUNE_DIR)
+        self.ctx = FinetuneContext(files=files, scratch=self.scratch, max_epochs=max_epochs)
+        self.checked = False
+
+    @classmethod
+    def from_project(
+        cls, project_dir: str | Path, scratch_path: str | Path, max_epochs: int | None = None
+    ) -> EsFineTuneRunner:
+        """A runner from a project directory's standard file names (either format)."""
+        f = FinetuneFiles.from_dir(Path(project_dir))
+        return cls(
+            f.model_yaml,
+            f.dataset_json,
+            f.finetune_yaml,
+            f.tasks,
+            f.annotations,
+            scratch_path=scratch_path,
+            checkpoint_path=f.checkpoint,
+            max_epochs=max_epochs,
+        )
+
+    def preflight(self) -> None:
+        """Check the fine-tune's files before anything is written (once per runner).
+
+        Raises:
+            PreflightError: every error found, each naming file and key path.
+        """
+        from rslp.checks.preflight import preflight_finetune
+
+        if not self.checked:
+            preflight_finetune(self.ctx.files)
+            self.checked = True
+
+    def prepare_windows(self) -> dict[str, Any]:
+        """Annotations -> labeled windows with their split; returns ``windows.json``."""
+        self.preflight()
+        return prepare_windows(self.ctx)
+
+    def build_dataset(self) -> int:
+        """Materialize the labeled windows' imagery; returns the number of windows."""
+        self.preflight()
+        return build_dataset(self.ctx)
+
+    def fit(self) -> Path:
+        """Fine-tune (resuming after an interruption); returns ``finetune/checkpoint.ckpt``."""
+        self.preflight()
+        return fit(self.ctx)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Score before and after on the validation split; returns ``metrics.json``."""
+        self.preflight()
+        return evaluate(self.ctx)
+
+    def run(self) -> dict[str, Any]:
+        """Every step in order; returns the metrics."""
+        self.prepare_windows()
+        self.build_dataset()
+        self.fit()
+        return self.evaluate()
+
+    def export(self, out_dir: str | Path) -> Path:
+        """Write the fine-tuned model as a new project version at ``out_dir`` (see export)."""
+        from rslp.finetune.export import export
+
+        return export(self.ctx, Path(out_dir))
