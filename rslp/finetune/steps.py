@@ -167,18 +167,19 @@ def prepare_windows(ctx: FinetuneContext) -> dict[str, Any]:
     names = classes(ctx)
     labels: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
     for w in windows:
-        split = splits[w.name]
-        window = Window(
+        Window(
             storage=dataset.storage,
             group=cfg.group_name,
             name=w.name,
             projection=Projection(CRS.from_string(w.crs), w.resolution, -w.resolution),
             bounds=w.bounds,
             time_range=w.time_range,
-            options={cfg.split_property: split, "task_id": w.task_id},
-        )
-        window.save()
-        _write_labels(window, w, cfg.label_layer, layer)
+            options={cfg.split_property: splits[w.name], "task_id": w.task_id},
+        ).save()
+    saved = {x.name: x for x in dataset.load_windows(groups=[cfg.group_name])}
+    for w in windows:
+        split = splits[w.name]
+        _write_labels(saved[w.name], w, cfg.label_layer, layer)
         for v in w.values:
             labels[split][names[class_index(v, names) or 0]] += 1
     summary = {
@@ -473,16 +474,28 @@ def _predicted(output: Any, target: dict[str, Any]) -> tuple[np.ndarray, np.ndar
         return _predicted(output[key] if isinstance(output, dict) else output, target[key])
     if isinstance(output, dict):
         output = next(iter(output.values()))
-    scores = output.detach().cpu().numpy()
+    scores = _np(output)
     if "classes" in target:
-        truth = target["classes"].detach().cpu().numpy()
-        valid = target["valid"].detach().cpu().numpy() > 0
+        truth = _np(target["classes"])
+        valid = _np(target["valid"]) > 0
         pred = scores.argmax(axis=0)
+        truth, valid = truth.reshape(pred.shape), valid.reshape(pred.shape)
         return truth[valid], pred[valid]
-    truth = np.asarray(target["class"].detach().cpu().numpy()).reshape(-1)
-    valid = np.asarray(target["valid"].detach().cpu().numpy()).reshape(-1) > 0
+    truth = _np(target["class"]).reshape(-1)
+    valid = _np(target["valid"]).reshape(-1) > 0
     pred = np.asarray(scores.argmax(axis=-1)).reshape(-1)
     return truth[valid], pred[valid]
+
+
+def _np(x: Any) -> np.ndarray:
+    """A tensor (or rslearn RasterImage, CTHW) as a numpy array without its unit axes."""
+    x = getattr(x, "image", x)
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[1] == 1:  # C, T=1, ... after the loop: (C, 1, H, W) cases
+        arr = arr[:, 0]
+    return arr
 
 
 def confusion_on_val(ctx: FinetuneContext, checkpoint: Path, names: list[str]) -> np.ndarray:
