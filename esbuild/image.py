@@ -9,6 +9,7 @@ git tag, ``:sha-<short>`` always, and ``:latest`` on the default branch.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from esbuild.gitinfo import GitInfo, git_info
 from rslp.errors import RunnerError
+from rslp.fsutil import sha256_file
 
 STAGING = Path(".esbuild")
 WHEELHOUSE = STAGING / "wheelhouse"
@@ -30,6 +32,7 @@ CONFIG_FILES = (
     "partition_strategies.yaml",
     "postprocessing_strategies.yaml",
     "olmoearth_run.yaml",
+    "finetune_strategies.yaml",
     "prediction_request_geometry.geojson",
     "requirements.txt",
     "requirements.lock",
@@ -69,6 +72,23 @@ def config_digest(project_dir: Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+def model_labels(project_dir: Path) -> dict[str, str]:
+    """Build arguments that become image labels: the checkpoint's and the model's quality.
+
+    The checkpoint's SHA-256 and, from ``metrics.json`` (a fine-tuned version), the
+    validation accuracy after fine-tuning.
+    """
+    ckpt = project_dir / "checkpoint.ckpt"
+    out = {"CHECKPOINT_SHA256": sha256_file(ckpt) if ckpt.is_file() else ""}
+    metrics = project_dir / "metrics.json"
+    try:
+        acc = json.loads(metrics.read_text())["after"]["accuracy"] if metrics.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        acc = None
+    out["VAL_ACCURACY"] = f"{acc:.4f}" if isinstance(acc, int | float) else ""
+    return out
 
 
 def default_tags(project: str, git: GitInfo, registry: str, namespace: str) -> list[str]:
@@ -196,6 +216,7 @@ def plan_build(
         "CREATED": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "SOURCE": git.remote_url or "",
         "CONFIG_DIGEST": config_digest(project_dir),
+        **model_labels(project_dir),
     }
     return BuildPlan(
         repo=repo,

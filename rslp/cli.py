@@ -342,6 +342,70 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
     click.echo(f"preview: {report.png}")
 
 
+FINETUNE_STEPS = ("prepare_windows", "build_dataset", "fit", "evaluate")
+
+
+@cli.command()
+@click.argument("project_dir", type=click.Path(path_type=Path))
+@click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Epochs of the fit.")
+@click.option(
+    "--steps",
+    default=",".join(FINETUNE_STEPS),
+    show_default=True,
+    help="Comma-separated steps (each runs alone from what the earlier ones left in scratch).",
+)
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the fine-tuned model as a new project version here.",
+)
+def finetune(
+    project_dir: Path,
+    scratch: Path | None,
+    max_epochs: int | None,
+    steps: str,
+    export_dir: Path | None,
+) -> None:
+    """Fine-tune PROJECT_DIR's model on its annotations, from its checkpoint.
+
+    Reads finetune_strategies.yaml (or window_prep in olmoearth_run.yaml) and
+    annotations/; writes SCRATCH/finetune/: checkpoint.ckpt (the best epoch by the
+    validation metric), metrics.json (before and after on the validation split) and
+    report.png. A rerun after an interruption resumes the fit from its last epoch.
+    """
+    from rslp.esfinetune_runner import EsFineTuneRunner
+
+    chosen = [s.strip() for s in steps.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in FINETUNE_STEPS]
+    if unknown:
+        raise click.BadParameter(f"unknown step(s) {unknown}; known: {list(FINETUNE_STEPS)}")
+    root = scratch or project_dir / "scratch"
+    with reported_errors():
+        _log_to(root)
+        runner = EsFineTuneRunner.from_project(project_dir, root, max_epochs=max_epochs)
+        for step in FINETUNE_STEPS:
+            if step not in chosen:
+                continue
+            click.echo(f"[finetune] {step}", err=True)
+            result = getattr(runner, step)()
+            if step == "prepare_windows":
+                click.echo(f"windows: {result['splits']}", err=True)
+            if step == "evaluate":
+                click.echo(
+                    f"validation accuracy: {result['before']['accuracy']:.3f} before, "
+                    f"{result['after']['accuracy']:.3f} after"
+                )
+        out = runner.scratch.root
+        for name in ("checkpoint.ckpt", "metrics.json", "report.png"):
+            if (out / name).exists():
+                click.echo(f"result: {out / name}")
+        if export_dir is not None:
+            click.echo(f"exported: {runner.export(export_dir)}")
+
+
 @cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path))
 @click.option(

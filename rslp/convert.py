@@ -31,11 +31,11 @@ from rslp import formats
 from rslp.common.partitioners.projection_args import check_projection_args
 from rslp.common.postprocessing.geotiff import PALETTE
 from rslp.errors import ProjectError
+from rslp.fsutil import copy_project, new_dir
 from rslp.project import ProjectFiles, read_json, read_yaml
 from rslp.templates import output_layer_name
 
 FINETUNE_YAML = "finetune_strategies.yaml"
-SKIP = ("scratch",)
 PROJECTION_CLASS = "rslearn.utils.geometry.Projection"
 # The CRS written beside use_utm: true (the reference reads only the resolution then).
 UTM_PLACEHOLDER_CRS = "EPSG:3857"
@@ -222,28 +222,7 @@ def convert(project_dir: Path, to: str, out: Path) -> list[str]:
     out = out.resolve()
     if out.exists():
         raise ProjectError(out, "already exists; give a new directory")
-    src = files.project_dir
     own = {formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE, formats.RUN_YAML, FINETUNE_YAML}
-    moved = {files.request_geojson}
-    staging = out.with_name(f".{out.name}.converting")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for entry in sorted(src.iterdir()):
-            if entry.name.startswith(".") or entry.name in SKIP or entry.name in own:
-                continue
-            if entry.is_dir():
-                shutil.copytree(
-                    entry,
-                    staging / entry.name,
-                    symlinks=True,
-                    ignore=lambda d, names: [n for n in names if Path(d, n) in moved],
-                )
-            elif entry not in moved:
-                shutil.copy2(entry, staging / entry.name)
-        notes = to_reference(files, staging) if to == formats.REFERENCE else to_seed(files, staging)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return notes
+    with new_dir(out) as staging:
+        copy_project(files.project_dir, staging, own, {files.request_geojson})
+        return to_reference(files, staging) if to == formats.REFERENCE else to_seed(files, staging)

@@ -71,3 +71,43 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def new_dir(final: Path) -> Iterator[Path]:
+    """Build a new directory under a temporary name; renamed to ``final`` on success.
+
+    Raises:
+        FileExistsError: when ``final`` exists (nothing is replaced).
+    """
+    if final.exists():
+        raise FileExistsError(final)
+    staging = final.with_name(f".{final.name}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def copy_project(src: Path, dst: Path, leave: set[str], leave_files: set[Path]) -> None:
+    """Copy a project directory's entries into ``dst`` (an existing directory).
+
+    Hidden entries, ``scratch/`` and the top-level names in ``leave`` are not copied, nor
+    the files in ``leave_files`` (anywhere below ``src``); symlinks are copied as links.
+    """
+    for entry in sorted(src.iterdir()):
+        if entry.name.startswith(".") or entry.name == "scratch" or entry.name in leave:
+            continue
+        if entry.is_dir():
+            shutil.copytree(
+                entry,
+                dst / entry.name,
+                symlinks=True,
+                ignore=lambda d, names: [n for n in names if Path(d, n) in leave_files],
+            )
+        elif entry not in leave_files:
+            shutil.copy2(entry, dst / entry.name)

@@ -250,6 +250,7 @@ def materialize(
         prepare_dataset_windows,
     )
 
+    quiet_libraries()  # rslearn's modules add console handlers as they are imported
     with scratch.tmpdir():
         for what, fn in (
             ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),

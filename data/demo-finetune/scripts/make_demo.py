@@ -112,7 +112,10 @@ def main() -> None:
                 feats.append(
                     {
                         "type": "Feature",
-                        "properties": {"oe_annotations_task_id": tid, "oe_labels": {"label": value}},
+                        "properties": {
+                            "oe_annotations_task_id": tid,
+                            "oe_labels": {"label": value},
+                        },
                         "geometry": {
                             "type": "Point",
                             "coordinates": [round(float(a), 7), round(float(b), 7)],
@@ -134,7 +137,11 @@ def main() -> None:
                 "type": "Feature",
                 "id": "hazy-lakes",
                 "properties": {"es_start_time": TIME[0], "es_end_time": TIME[1]},
-                "geometry": {"type": "Polygon", "coordinates": [box_lonlat(8, 8, SIZE - 8, SIZE - 8)]},
+                "geometry": {
+                    "type": "Polygon",
+                    # inside the 128 px window grid cells the scene covers whole
+                    "coordinates": [box_lonlat(100, 28, 476, 404)],
+                },
             }
         ],
     }
