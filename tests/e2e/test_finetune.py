@@ -1,0 +1,157 @@
+"""esrunner finetune on the demo: weak before, strong after, resumable, exportable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import shapely.geometry as sg
+import torch
+from pyproj import Transformer
+from rasterio.features import rasterize
+
+from rslp.esfinetune_runner import EsFineTuneRunner
+from rslp.fsutil import sha256_file
+from tests.conftest import REPO
+from tests.e2e.test_cli_run import esrunner
+
+pytestmark = pytest.mark.e2e
+DEMO = REPO / "data" / "demo-finetune"
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("finetune")
+    scratch, export = root / "scratch", root / "data" / "demo-finetune-v2"
+    out = esrunner("finetune", str(DEMO), "--scratch", str(scratch), "--export", str(export))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "validation accuracy:" in out.stdout
+    return {"scratch": scratch, "ft": scratch / "finetune", "export": export}
+
+
+def test_demo_finetune_lifts_validation_accuracy(tuned: dict[str, Path]) -> None:
+    metrics = json.loads((tuned["ft"] / "metrics.json").read_text())
+    assert metrics["before"]["accuracy"] <= 0.85
+    assert metrics["after"]["accuracy"] >= 0.95
+    for side in ("before", "after"):
+        m = metrics[side]
+        assert m["classes"] == ["land", "water"]
+        assert np.asarray(m["confusion_matrix"]).sum() == metrics["splits"]["windows"]["val"]
+        for c in ("land", "water"):
+            assert set(m["per_class"][c]) == {"precision", "recall", "f1", "iou", "support"}
+    assert metrics["splits"]["windows"]["train"] >= 200
+    assert metrics["base_checkpoint"]["sha256"] == sha256_file(DEMO / "checkpoint.ckpt")
+    assert (tuned["ft"] / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _agreement(result: Path) -> float:
+    with rasterio.open(result) as src:
+        arr, tr, crs = src.read(1), src.transform, src.crs
+    lakes = json.loads((DEMO / "truth" / "lakes.geojson").read_text())["features"]
+    to = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    polys = [
+        shapely.transform(
+            sg.shape(f["geometry"]), lambda c: np.column_stack(to.transform(c[:, 0], c[:, 1]))
+        )
+        for f in lakes
+    ]
+    truth = rasterize([(p, 1) for p in polys], out_shape=arr.shape, transform=tr, dtype="uint8")
+    valid = arr != 255
+    return float((arr[valid] == truth[valid]).mean())
+
+
+def test_finetuned_checkpoint_drives_esrunner_run(tuned: dict[str, Path], tmp_path: Path) -> None:
+    out = esrunner(
+        "run", str(DEMO), "--scratch", str(tmp_path / "s"),
+        "--checkpoint", str(tuned["ft"] / "checkpoint.ckpt"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert _agreement(tmp_path / "s" / "results" / "result.tif") >= 0.95
+
+
+def test_evaluate_alone_in_a_fresh_process(tuned: dict[str, Path]) -> None:
+    before = json.loads((tuned["ft"] / "metrics.json").read_text())
+    (tuned["ft"] / "metrics.json").unlink()
+    (tuned["ft"] / "report.png").unlink()
+    out = esrunner("finetune", str(DEMO), "--scratch", str(tuned["scratch"]), "--steps", "evaluate")
+    assert out.returncode == 0, out.stderr[-3000:]
+    again = json.loads((tuned["ft"] / "metrics.json").read_text())
+    assert again["before"] == before["before"] and again["after"] == before["after"]
+    assert (tuned["ft"] / "report.png").is_file()
+
+
+def test_exported_version_validates(tuned: dict[str, Path]) -> None:
+    export = tuned["export"]
+    assert sha256_file(export / "checkpoint.ckpt") == sha256_file(tuned["ft"] / "checkpoint.ckpt")
+    card = (export / "MODEL_CARD.md").read_text()
+    assert sha256_file(DEMO / "checkpoint.ckpt") in card and "demo-finetune-v2_v1.0.0" in card
+    assert json.loads((export / "metrics.json").read_text())["after"]["accuracy"] >= 0.95
+    esbuild = str(Path(sys.executable).with_name("esbuild"))
+    out = subprocess.run([esbuild, "validate", str(export)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_fit_is_deterministic(tuned: dict[str, Path], tmp_path: Path) -> None:
+    runner = EsFineTuneRunner.from_project(DEMO, tmp_path / "s")
+    runner.prepare_windows()
+    runner.build_dataset()
+    ckpt = runner.fit()
+    a = torch.load(ckpt, weights_only=False)["state_dict"]
+    b = torch.load(tuned["ft"] / "checkpoint.ckpt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _epochs(csv_file: Path) -> list[int]:
+    if not csv_file.is_file():
+        return []
+    lines = csv_file.read_text().splitlines()
+    if not lines:
+        return []
+    col = lines[0].split(",").index("epoch")
+    return [int(float(r.split(",")[col])) for r in lines[1:] if r.split(",")[col]]
+
+
+def test_kill_9_during_fit_then_rerun_resumes(tmp_path: Path) -> None:
+    project = tmp_path / "demo-finetune"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch"))
+    scratch = tmp_path / "scratch"
+    ft = scratch / "finetune"
+    out = esrunner(
+        "finetune", str(project), "--scratch", str(scratch),
+        "--steps", "prepare_windows,build_dataset",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [
+        sys.executable, "-m", "rslp.cli", "finetune", str(project), "--scratch", str(scratch),
+        "--steps", "fit", "--max-epochs", "10",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (ft / "trainer" / "last.ckpt").is_file() and max(
+            _epochs(ft / "logs" / "fit001" / "metrics.csv"), default=-1
+        ) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the fit ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (ft / "checkpoint.ckpt").exists()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = json.loads((ft / "fit.json").read_text())
+    assert state["attempts"] == 2 and state["done"]
+    resumed = _epochs(ft / "logs" / "fit002" / "metrics.csv")
+    assert resumed and min(resumed) >= 1 and max(resumed) == 9  # went on, not from epoch 0
+    assert (ft / "checkpoint.ckpt").is_file()
