@@ -10,6 +10,7 @@ BENCHMARKS = [
     "bench.runner",
     "bench.scale",
     "bench.preflight",
+    "bench.finetune",
     "bench.lock",
     "bench.image",
 ]

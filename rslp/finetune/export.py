@@ -54,7 +54,8 @@ def _pct(x: float) -> str:
 
 
 def model_card(name: str, metrics: dict[str, Any], version: str, ctx: FinetuneContext) -> str:
-    """The model card's Markdown."""
+    """The model card's Markdown (``version``: the source project's next version)."""
+    src = ctx.files.project_dir.name
     before, after = metrics["before"], metrics["after"]
     base = metrics.get("base_checkpoint") or {}
     lines = [
@@ -95,10 +96,14 @@ def model_card(name: str, metrics: dict[str, Any], version: str, ctx: FinetuneCo
         "",
         "## Publish",
         "",
+        f"As the next version of `{src}`: put this directory in place of `data/{src}`, then",
+        "",
         "```",
-        f"esbuild validate data/{name} && esbuild lock data/{name} && esbuild build data/{name}",
-        f"git tag {name}_v{version} && git push --tags",
+        f"esbuild validate data/{src} && esbuild lock data/{src} && esbuild build data/{src}",
+        f"git commit -am '{src}: fine-tuned' && git tag {src}_v{version} && git push --tags",
         "```",
+        "",
+        f"(or keep it as a project of its own, `data/{name}`, tagged `{name}_v1.0.0`).",
         "",
     ]
     return "\n".join(lines)
@@ -122,7 +127,7 @@ def export(ctx: FinetuneContext, out: Path) -> Path:
     if out.exists():
         raise ProjectError(out, "already exists; give a new directory")
     src = ctx.files.project_dir
-    version = next_version(src.parent.parent, out.name)
+    version = next_version(src.parent.parent, src.name)
     with new_dir(out) as staging:
         copy_project(src, staging, {"checkpoint.ckpt", METRICS_JSON, MODEL_CARD}, set())
         shutil.copyfile(tuned, staging / "checkpoint.ckpt")

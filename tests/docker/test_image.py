@@ -160,3 +160,36 @@ def test_reference_format_project_builds_and_runs_in_its_image(
     assert "result: /work/scratch/results/result.tif" in run.stdout
     with rasterio.open(scratch / "results" / "result.tif") as src:
         assert src.colormap(1)[1][:3] == (30, 144, 255)
+
+
+def test_finetuned_version_locks_builds_and_carries_its_labels(
+    demo_image: dict, build_repo: Path, tmp_path: Path
+) -> None:
+    """esrunner finetune --export gives a project version that locks, builds and is labelled."""
+    import shutil
+
+    from rslp.esfinetune_runner import EsFineTuneRunner
+    from rslp.fsutil import sha256_file
+    from tests.conftest import REPO
+
+    src = build_repo / "data" / "demo-finetune"
+    shutil.copytree(REPO / "data" / "demo-finetune", src, ignore=shutil.ignore_patterns("scratch"))
+    runner = EsFineTuneRunner.from_project(src, tmp_path / "scratch", max_epochs=2)
+    metrics = runner.run()
+    version = runner.export(build_repo / "data" / "demo-finetune-v2")
+    esbuild = str(Path(sys.executable).with_name("esbuild"))
+    out = subprocess.run([esbuild, "lock", str(version)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tag = "esrunner-test/demo-finetune-v2:ci"
+    out = subprocess.run(
+        [
+            esbuild, "build", str(version), "--wheelhouse", str(STATE / "wheelhouse"),
+            "--base-image", BASE_IMAGE, "--tag", tag,
+        ],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    labels = inspect(tag)["Config"]["Labels"]
+    assert labels["io.esrunner.checkpoint-sha256"] == sha256_file(version / "checkpoint.ckpt")
+    assert labels["io.esrunner.val-accuracy"] == f"{metrics['after']['accuracy']:.4f}"
+    assert labels["io.esrunner.project"] == "demo-finetune-v2"

@@ -237,3 +237,32 @@ def test_annotation_labels_need_a_key_when_several(project: Path) -> None:
     assert errors(check_project(project)) == []
     with pytest.raises(ProjectError, match="not valid JSON"):
         load_tasks(project / "model.yaml", ann)
+
+
+def test_next_version_and_its_image_tag(tmp_path: Path) -> None:
+    """Publishing under the next <project>_v<version> tag gives that version's image tag."""
+    import subprocess
+
+    from esbuild.gitinfo import git_info
+    from esbuild.image import default_tags
+    from rslp.finetune.export import next_version
+
+    repo = tmp_path / "repo"
+    (repo / "data" / "ft").mkdir(parents=True)
+    (repo / "data" / "ft" / "model.yaml").write_text("x: 1\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1", "--allow-empty")
+    assert next_version(repo, "ft") == "1.0.0"
+    git("tag", "ft_v1.2.0")
+    git("tag", "ft_v1.10.1")
+    git("tag", "other_v9.0.0")
+    version = next_version(repo, "ft")
+    assert version == "1.11.0"
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v2", "--allow-empty")
+    git("tag", f"ft_v{version}")
+    tags = default_tags("ft", git_info(repo), "ghcr.io", "team")
+    assert "ghcr.io/team/ft:1.11.0" in tags
