@@ -19,6 +19,7 @@ from typing import Any
 
 from rslp.finetune.context import FINETUNE_DIR, FinetuneContext, FinetuneFiles
 from rslp.finetune.steps import build_dataset, evaluate, fit, prepare_windows
+from rslp.project import default_checkpoint
 from rslp.runner.scratch import Scratch
 
 
@@ -50,11 +51,7 @@ class EsFineTuneRunner:
         max_epochs: int | None = None,
     ) -> None:
         model = Path(model_yaml).resolve()
-        if checkpoint_path is None:
-            default = model.parent / "checkpoint.ckpt"
-            ckpt = default if default.exists() else None
-        else:
-            ckpt = Path(checkpoint_path).resolve()
+        ckpt = default_checkpoint(model, checkpoint_path)
         files = FinetuneFiles(
             model_yaml=model,
             dataset_json=Path(dataset_json).resolve(),

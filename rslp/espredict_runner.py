@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 
 from rslp.checks.preflight import preflight
-from rslp.project import ProjectFiles
+from rslp.project import ProjectFiles, default_checkpoint
 from rslp.runner import dataset as dataset_step
 from rslp.runner import inference as inference_step
 from rslp.runner import partition as partition_step
@@ -63,11 +63,7 @@ class EsPredictRunner:
         checkpoint_path: str | Path | None = None,
     ) -> None:
         model = Path(model_yaml).resolve()
-        if checkpoint_path is None:
-            default = model.parent / "checkpoint.ckpt"
-            ckpt = default if default.exists() else None
-        else:
-            ckpt = Path(checkpoint_path).resolve()
+        ckpt = default_checkpoint(model, checkpoint_path)
         files = ProjectFiles(
             model_yaml=model,
             dataset_json=Path(dataset_json).resolve(),

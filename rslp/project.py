@@ -184,6 +184,30 @@ def load_model(path: Path, model: type[M], role: str | None = None) -> M:
         raise ProjectError(path, f"{err['msg']} ({len(e.errors())} error(s))", key) from None
 
 
+def load_dataset_config(path: Path) -> dict[str, Any]:
+    """``dataset.json`` as parsed JSON, with a ``layers`` mapping (rslearn checks the rest)."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
+        raise ProjectError(path, "expected an object with 'layers'", "layers")
+    return data
+
+
+def load_model_config(path: Path) -> dict[str, Any]:
+    """``model.yaml`` as parsed YAML (a mapping)."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ProjectError(path, "expected a mapping at the top level")
+    return data
+
+
+def default_checkpoint(model_yaml: Path, given: str | Path | None) -> Path | None:
+    """The checkpoint a runner uses: ``given``, else ``checkpoint.ckpt`` beside model.yaml."""
+    if given is not None:
+        return Path(given).resolve()
+    default = model_yaml.parent / "checkpoint.ckpt"
+    return default if default.exists() else None
+
+
 def _role(files: ProjectFiles, role: str) -> str | None:
     return role if files.format == formats.REFERENCE else None
 

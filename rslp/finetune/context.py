@@ -15,7 +15,7 @@ from rslp.finetune.preparers import LabeledWindowPreparer
 from rslp.finetune.samplers import NoopSampler, SamplerInterface
 from rslp.finetune.splitters import DataSplitterInterface
 from rslp.plugins import instantiate
-from rslp.project import load_model, read_json, read_yaml
+from rslp.project import load_dataset_config, load_model, load_model_config, read_yaml
 from rslp.runner.scratch import Scratch
 
 FINETUNE_DIR = "finetune"
@@ -117,21 +117,13 @@ class FinetuneContext:
 
     @cached_property
     def dataset_config(self) -> dict[str, Any]:
-        """``dataset.json`` as parsed JSON."""
-        data = read_json(self.files.dataset_json)
-        if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
-            raise ProjectError(
-                self.files.dataset_json, "expected an object with 'layers'", "layers"
-            )
-        return data
+        """``dataset.json`` as parsed JSON (validated by rslearn when the dataset opens)."""
+        return load_dataset_config(self.files.dataset_json)
 
     @cached_property
     def model_config(self) -> dict[str, Any]:
         """``model.yaml`` as parsed YAML."""
-        data = read_yaml(self.files.model_yaml)
-        if not isinstance(data, dict):
-            raise ProjectError(self.files.model_yaml, "expected a mapping at the top level")
-        return data
+        return load_model_config(self.files.model_yaml)
 
     def _strategy(self, cfg: StrategyConfig, base: type, key: str) -> Any:
         return instantiate(

@@ -101,6 +101,13 @@ def _check_dtype(dtype: Any) -> str:
     return d
 
 
+def _pixel(p: Point, resolution: float) -> tuple[str, int, int]:
+    """The UTM zone of a lon/lat point and the (column, row) of its pixel there."""
+    crs = utm_crs_for(p.x, p.y)
+    px = PixelGrid(crs, resolution).to_pixels(p)
+    return crs, math.floor(px.x), math.floor(px.y)
+
+
 def _point(annotation: Annotation, task: AnnotationTask) -> Point:
     g = annotation.geometry
     if not isinstance(g, Point):
@@ -143,10 +150,7 @@ class PointToRasterWindowPreparer(LabeledWindowPreparer):
         out = []
         b = self.window_buffer
         for a in task.annotations:
-            p = _point(a, task)
-            crs = utm_crs_for(p.x, p.y)
-            px = PixelGrid(crs, self.window_resolution).to_pixels(p)
-            col, row = math.floor(px.x), math.floor(px.y)
+            crs, col, row = _pixel(_point(a, task), self.window_resolution)
             raster = np.full((2 * b + 1, 2 * b + 1), self.nodata_value, dtype=self.dtype)
             value = label_of(a)
             raster[b, b] = value
@@ -274,9 +278,7 @@ class PointToPixelWindowPreparer(LabeledWindowPreparer):
         out = []
         for a in task.annotations:
             p = _point(a, task)
-            crs = utm_crs_for(p.x, p.y)
-            px = PixelGrid(crs, self.window_resolution).to_pixels(p)
-            col, row = math.floor(px.x), math.floor(px.y)
+            crs, col, row = _pixel(p, self.window_resolution)
             value = label_of(a)
             out.append(
                 LabeledWindow(

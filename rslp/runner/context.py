@@ -17,10 +17,10 @@ from rslp.errors import ProjectError
 from rslp.plugins import instantiate
 from rslp.project import (
     ProjectFiles,
+    load_dataset_config,
+    load_model_config,
     load_partition_strategies,
     load_postprocessing_strategies,
-    read_json,
-    read_yaml,
 )
 from rslp.runner.scratch import Scratch
 from rslp.templates import output_layer_name
@@ -110,20 +110,12 @@ class RunContext:
     @cached_property
     def dataset_config(self) -> dict[str, Any]:
         """``dataset.json`` as parsed JSON (validated by rslearn when the dataset opens)."""
-        data = read_json(self.files.dataset_json)
-        if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
-            raise ProjectError(
-                self.files.dataset_json, "expected an object with 'layers'", "layers"
-            )
-        return data
+        return load_dataset_config(self.files.dataset_json)
 
     @cached_property
     def model_config(self) -> dict[str, Any]:
         """``model.yaml`` as parsed YAML."""
-        data = read_yaml(self.files.model_yaml)
-        if not isinstance(data, dict):
-            raise ProjectError(self.files.model_yaml, "expected a mapping at the top level")
-        return data
+        return load_model_config(self.files.model_yaml)
 
     def writer_callback(self) -> dict[str, Any]:
         """The RslearnWriter callback of model.yaml's trainer."""
