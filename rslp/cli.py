@@ -384,8 +384,10 @@ def finetune(
         raise click.BadParameter(f"unknown step(s) {unknown}; known: {list(FINETUNE_STEPS)}")
     root = scratch or project_dir / "scratch"
     with reported_errors():
-        _log_to(root)
         runner = EsFineTuneRunner.from_project(project_dir, root, max_epochs=max_epochs)
+        if export_dir is not None and export_dir.exists():
+            raise ProjectError(export_dir, "already exists; give a new directory for --export")
+        _log_to(root)
         for step in FINETUNE_STEPS:
             if step not in chosen:
                 continue

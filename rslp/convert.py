@@ -32,7 +32,13 @@ from rslp.common.partitioners.projection_args import check_projection_args
 from rslp.common.postprocessing.geotiff import PALETTE
 from rslp.errors import ProjectError
 from rslp.fsutil import copy_project, new_dir
-from rslp.project import ProjectFiles, read_json, read_yaml
+from rslp.project import (
+    ProjectFiles,
+    load_partition_strategies,
+    load_postprocessing_strategies,
+    read_json,
+    read_yaml,
+)
 from rslp.templates import output_layer_name
 
 FINETUNE_YAML = "finetune_strategies.yaml"
@@ -74,6 +80,30 @@ def _projection_args(projection: dict[str, Any]) -> dict[str, Any]:
     if crs is None:
         out["use_utm"] = True
     return out
+
+
+def _takes_projection(class_path: str, source: Path) -> None:
+    """A window partitioner must take ``output_projection`` for the seed's projection to move.
+
+    Raises:
+        ProjectError: when it does not (the reference format has no project projection).
+    """
+    import inspect
+
+    from rslp.plugins import import_class
+
+    cls = import_class(class_path, source=source, key="strategy_small.class_path")
+    params = inspect.signature(cls).parameters
+    if "output_projection" not in params and not any(
+        p.kind is p.VAR_KEYWORD for p in params.values()
+    ):
+        raise ProjectError(
+            source,
+            f"{cls.__name__} takes no output_projection, so the projection has no place in "
+            f"{formats.RUN_YAML}",
+            "projection",
+            hint="give the partitioner output_projection/use_utm, or keep the seed format",
+        )
 
 
 def _output_layer(project_dir: Path, files: ProjectFiles) -> tuple[str | None, dict[str, Any]]:
@@ -119,12 +149,15 @@ def to_reference(files: ProjectFiles, staging: Path) -> list[str]:
     Returns:
         notes on what changed shape.
     """
-    part = read_yaml(files.partition_strategies_yaml) or {}
-    post = read_yaml(files.postprocessing_strategies_yaml) or {}
+    load_partition_strategies(files)  # the files' shape and values, as a run checks them
+    load_postprocessing_strategies(files)
+    part = read_yaml(files.partition_strategies_yaml)
+    post = read_yaml(files.postprocessing_strategies_yaml)
     notes: list[str] = []
-    small = copy.deepcopy(part.get("strategy_small") or {})
+    small = copy.deepcopy(part["strategy_small"])
     args = small.get("init_args") or {}
     if "projection" in part and not ({"output_projection", "use_utm"} & set(args)):
+        _takes_projection(small["class_path"], files.partition_strategies_yaml)
         small["init_args"] = {**args, **_projection_args(part["projection"] or {})}
         notes.append("projection -> prepare_window_geometries.init_args.output_projection")
     run: dict[str, Any] = {
@@ -175,7 +208,9 @@ def to_seed(files: ProjectFiles, staging: Path) -> list[str]:
     Returns:
         notes on what changed shape or was left out.
     """
-    run = read_yaml(files.partition_strategies_yaml) or {}
+    load_partition_strategies(files)  # the file's shape and values, as a run checks them
+    load_postprocessing_strategies(files)
+    run = read_yaml(files.partition_strategies_yaml)
     notes: list[str] = []
     part = formats.section(run, formats.PARTITION_ROLE)
     small = copy.deepcopy(part.get("strategy_small") or {})
@@ -198,7 +233,12 @@ def to_seed(files: ProjectFiles, staging: Path) -> list[str]:
             f"top-level key(s) {dropped} of {formats.RUN_YAML} have no place and are left out"
         )
     (staging / "prediction").mkdir(exist_ok=True)
-    shutil.copyfile(files.request_geojson, staging / "prediction" / files.request_geojson.name)
+    name = files.request_geojson.name
+    earlier = sorted(p.name for p in (staging / "prediction").glob("*.geojson"))
+    if (staging / "prediction" / name).exists() or (earlier and earlier[0] < name):
+        name = "0-" + name  # stays the default: the first request by name
+        notes.append(f"the request is prediction/{name}, the first by name")
+    shutil.copyfile(files.request_geojson, staging / "prediction" / name)
     return notes
 
 

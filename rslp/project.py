@@ -50,9 +50,23 @@ class ProjectFiles:
     format: str = formats.SEED
 
     def __post_init__(self) -> None:
-        """A strategy file named ``olmoearth_run.yaml`` means the reference format."""
-        if self.partition_strategies_yaml.name == formats.RUN_YAML:
-            object.__setattr__(self, "format", formats.REFERENCE)
+        """Strategy files named ``olmoearth_run.yaml`` mean the reference format.
+
+        Raises:
+            ProjectError: when only one of them is (the formats cannot be mixed).
+        """
+        ref = [
+            p.name == formats.RUN_YAML
+            for p in (self.partition_strategies_yaml, self.postprocessing_strategies_yaml)
+        ]
+        if ref[0] != ref[1]:
+            odd = self.postprocessing_strategies_yaml if ref[0] else self.partition_strategies_yaml
+            raise ProjectError(
+                odd,
+                f"is a seed-format file, the other strategies come from {formats.RUN_YAML}",
+                hint="give both strategy files in one format (esrunner convert moves a project)",
+            )
+        object.__setattr__(self, "format", formats.REFERENCE if ref[0] else formats.SEED)
 
     def key(self, role: str, key: str) -> str:
         """A seed key path of ``role`` (e.g. ``strategy_small.init_args``) as in the file."""

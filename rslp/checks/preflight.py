@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import DEFAULT_MAX_WINDOWS, ProjectDocs
 from rslp.checks.rules import PREFLIGHT_RULES, run_rules
@@ -55,15 +56,16 @@ def preflight_finetune(files: FinetuneFiles) -> list[Diagnostic]:
     from rslp.checks.rules.schema import check_schemas
     from rslp.checks.rules.semantics import check_dataset_semantics, check_model_inputs
 
-    project, _ = ProjectDocs.from_dir(files.project_dir)
+    project, _ = ProjectDocs.from_finetune(files)
     rules = [check_schemas, check_dataset_semantics, check_model_inputs, *FINETUNE_RULES]
-    found = [
-        d
-        for d in run_rules(project, rules)
-        if d.file.name not in ("partition_strategies.yaml", "postprocessing_strategies.yaml")
-        and "prediction" not in d.file.parts
-    ]
-    return _raise_or_warn(found)
+    found = run_rules(project, rules)
+    # of olmoearth_run.yaml, only window_prep concerns a fine-tune
+    return _raise_or_warn([d for d in found if not _other_section(d, "window_prep")])
+
+
+def _other_section(d: Diagnostic, section: str) -> bool:
+    """Whether ``d`` is about olmoearth_run.yaml outside ``section`` (or it as a whole)."""
+    return d.file.name == formats.RUN_YAML and not _in(d, section)
 
 
 def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> list[Diagnostic]:
@@ -77,7 +79,16 @@ def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> li
         PreflightError: listing every error found.
     """
     project, _ = ProjectDocs.from_files(files, max_windows)
-    return _raise_or_warn(run_rules(project, PREFLIGHT_RULES))
+    found = run_rules(project, PREFLIGHT_RULES)
+    # window_prep is the fine-tune's: a prediction run does not need it
+    return _raise_or_warn(
+        [d for d in found if not (d.file.name == formats.RUN_YAML and _in(d, "window_prep"))]
+    )
+
+
+def _in(d: Diagnostic, section: str) -> bool:
+    key = d.key or ""
+    return key == section or key.startswith((section + ".", section + "["))
 
 
 def _raise_or_warn(found: list[Diagnostic]) -> list[Diagnostic]:

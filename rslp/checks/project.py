@@ -7,6 +7,7 @@ Both front doors build a :class:`ProjectDocs`: ``esbuild validate`` from a proje
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class ProjectDocs:
         for_run: checking before a run (preflight): data the run reads must be there
             (``esbuild validate`` only warns, as imagery is rarely in a checkout).
         max_windows: the most windows a plan may make.
+        finetune: the fine-tune's files (a ``FinetuneFiles``) when they are checked.
     """
 
     root: Path
@@ -61,6 +63,7 @@ class ProjectDocs:
     model_cli: object = None
     for_run: bool = False
     max_windows: int = DEFAULT_MAX_WINDOWS
+    finetune: Any = None
 
     def data(self, name: str) -> object:
         """The parsed content of a document, or None when missing or broken."""
@@ -154,6 +157,12 @@ class ProjectDocs:
             requirements=reqs if reqs.exists() else None,
             **options,
         )
+        if _has_finetune(root):
+            from rslp.errors import ProjectError
+            from rslp.finetune.context import FinetuneFiles
+
+            with contextlib.suppress(ProjectError):  # the fine-tune rule reports it
+                project.finetune = FinetuneFiles.from_dir(root)
         if not requests:
             missing = Diagnostic(
                 root / "prediction",
@@ -165,6 +174,19 @@ class ProjectDocs:
             project.found.append(missing)
             diags.append(missing)
         return project, diags
+
+    @staticmethod
+    def from_finetune(files: Any) -> tuple[ProjectDocs, list[Diagnostic]]:
+        """A fine-tune's files (``FinetuneFiles``), checked as the fine-tune will use them."""
+        paths = {
+            "dataset.json": files.dataset_json,
+            "model.yaml": files.model_yaml,
+            ANNOTATION_FILES[0]: files.tasks,
+            ANNOTATION_FILES[1]: files.annotations,
+        }
+        role = formats.PARTITION_ROLE if files.reference else formats.FINETUNE_ROLE
+        paths[role] = files.finetune_yaml
+        return ProjectDocs.load(files.project_dir, paths, [], finetune=files)
 
     @staticmethod
     def from_files(

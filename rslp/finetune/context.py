@@ -68,6 +68,13 @@ class FinetuneFiles:
             raise ProjectError(d, "project directory does not exist")
         cfg = d / formats.FINETUNE_ROLE
         run = d / formats.RUN_YAML
+        both = cfg.is_file() and run.is_file()
+        if both and formats.has_section(read_yaml(run), formats.FINETUNE_ROLE):
+            raise ProjectError(
+                cfg,
+                f"and window_prep in {formats.RUN_YAML} both configure the fine-tune",
+                hint="keep one of them",
+            )
         if not cfg.is_file():
             if run.is_file() and formats.has_section(read_yaml(run), formats.FINETUNE_ROLE):
                 cfg = run

@@ -20,7 +20,7 @@ from typing import Any
 
 from rslp.errors import ProjectError, StepError
 from rslp.finetune.context import FinetuneContext
-from rslp.finetune.steps import CHECKPOINT, METRICS_JSON
+from rslp.finetune.steps import CHECKPOINT, METRICS_JSON, check_current
 from rslp.fsutil import copy_project, new_dir, sha256_file
 
 MODEL_CARD = "MODEL_CARD.md"
@@ -123,6 +123,7 @@ def export(ctx: FinetuneContext, out: Path) -> Path:
     metrics = json.loads(metrics_file.read_text())
     if metrics.get("checkpoint_sha256") != sha256_file(tuned):
         raise StepError("finetune", "checkpoint.ckpt changed since evaluate: run evaluate again")
+    check_current(ctx, metrics.get("fit_inputs"), "metrics.json")
     out = out.resolve()
     if out.exists():
         raise ProjectError(out, "already exists; give a new directory")

@@ -108,6 +108,17 @@ def _pixel(p: Point, resolution: float) -> tuple[str, int, int]:
     return crs, math.floor(px.x), math.floor(px.y)
 
 
+def _check_nodata(nodata: Any, dtype: str) -> Any:
+    """``nodata`` must be a number the label raster's type holds."""
+    if isinstance(nodata, bool) or not isinstance(nodata, int | float):
+        raise ValueError(f"nodata_value must be a number, got {nodata!r}")
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(np.dtype(dtype))
+        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+            raise ValueError(f"nodata_value {nodata} does not fit dtype {dtype}")
+    return nodata
+
+
 def _point(annotation: Annotation, task: AnnotationTask) -> Point:
     g = annotation.geometry
     if not isinstance(g, Point):
@@ -143,7 +154,7 @@ class PointToRasterWindowPreparer(LabeledWindowPreparer):
         self.window_buffer = window_buffer
         self.window_resolution = _check_resolution(window_resolution)
         self.dtype = _check_dtype(dtype)
-        self.nodata_value = nodata_value
+        self.nodata_value = _check_nodata(nodata_value, self.dtype)
 
     def prepare(self, task: AnnotationTask, label_of: LabelOf) -> list[LabeledWindow]:
         """One window per point annotation of the task."""
@@ -194,7 +205,7 @@ class PolygonToRasterWindowPreparer(LabeledWindowPreparer):
     ) -> None:
         self.window_resolution = _check_resolution(window_resolution)
         self.dtype = _check_dtype(dtype)
-        self.nodata_value = nodata_value
+        self.nodata_value = _check_nodata(nodata_value, self.dtype)
         size = (grid_config or {}).get("window_size_px")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rslp.checks.project import dig
 from rslp.errors import ProjectError, StepError
 from rslp.finetune.annotations import label_of, load_tasks
 from rslp.finetune.context import FinetuneContext
@@ -47,7 +48,9 @@ def classes(ctx: FinetuneContext) -> list[str]:
     if isinstance(names, list) and names:
         return [str(n) for n in names]
     task = _task(ctx.model_config)
-    args = task.get("init_args") or {}
+    args: dict[str, Any] = (
+        task.get("init_args") or {} if isinstance(task.get("init_args"), dict) else {}
+    )
     if isinstance(args.get("classes"), list):
         return [str(c) for c in args["classes"]]
     if isinstance(args.get("class_names"), list):
@@ -64,11 +67,11 @@ def classes(ctx: FinetuneContext) -> list[str]:
 
 
 def _task(model_config: dict[str, Any]) -> dict[str, Any]:
-    """The task of model.yaml (the first sub-task of a MultiTask)."""
-    task = ((model_config.get("data") or {}).get("init_args") or {}).get("task") or {}
-    if str(task.get("class_path", "")).endswith("MultiTask"):
-        subs = (task.get("init_args") or {}).get("tasks") or {}
-        task = next(iter(subs.values()), {}) if isinstance(subs, dict) else {}
+    """The task of model.yaml (the first sub-task of a MultiTask); {} when there is none."""
+    task = dig(model_config, "data", "init_args", "task")
+    if isinstance(task, dict) and str(task.get("class_path", "")).endswith("MultiTask"):
+        subs = dig(task, "init_args", "tasks")
+        task = next(iter(subs.values()), {}) if isinstance(subs, dict) and subs else {}
     return task if isinstance(task, dict) else {}
 
 
@@ -126,6 +129,14 @@ def plan_windows(
         ProjectError: a bad annotation, a label that is not a class, or an empty train or
             val split, naming the file and key to change.
     """
+    ltype = ctx.label_layer.get("type")
+    if ltype != ctx.preparer.LABELS:
+        raise ProjectError(
+            ctx.files.finetune_yaml,
+            f"{type(ctx.preparer).__name__} makes {ctx.preparer.LABELS} labels, but label_layer "
+            f"{ctx.config.label_layer!r} is a {ltype} layer",
+            ctx.files.key("labeled_window_preparer.class_path"),
+        )
     windows = _labeled_windows(ctx)
     if not windows:
         raise ProjectError(ctx.files.annotations, "the annotations make no labeled window")
@@ -156,6 +167,7 @@ def prepare_windows(ctx: FinetuneContext) -> dict[str, Any]:
 
     from rslp.runner.dataset import open_dataset_at, write_config
 
+    (ctx.scratch.root / WINDOWS_JSON).unlink(missing_ok=True)  # no stale summary on a crash
     windows, splits, counts = plan_windows(ctx)
     cfg = ctx.config
     layer = ctx.label_layer
@@ -179,7 +191,7 @@ def prepare_windows(ctx: FinetuneContext) -> dict[str, Any]:
     saved = {x.name: x for x in dataset.load_windows(groups=[cfg.group_name])}
     for w in windows:
         split = splits[w.name]
-        _write_labels(saved[w.name], w, cfg.label_layer, layer)
+        _write_labels(saved[w.name], w, cfg.label_layer, layer, _task(ctx.model_config))
         for v in w.values:
             labels[split][names[class_index(v, names) or 0]] += 1
     summary = {
@@ -203,7 +215,23 @@ def _digest(windows: list[LabeledWindow], splits: dict[str, str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _write_labels(window: Any, w: LabeledWindow, layer_name: str, layer: dict[str, Any]) -> None:
+def vector_label(task: dict[str, Any]) -> tuple[str, bool, list[str]]:
+    """Where the model's task reads a vector label: (property, as a class id?, classes)."""
+    args: dict[str, Any] = (
+        task.get("init_args") or {} if isinstance(task.get("init_args"), dict) else {}
+    )
+    prop = args.get("property_name")
+    classes = args.get("classes")
+    return (
+        prop if isinstance(prop, str) else "label",
+        bool(args.get("read_class_id", False)),
+        [str(c) for c in classes] if isinstance(classes, list) else [],
+    )
+
+
+def _write_labels(
+    window: Any, w: LabeledWindow, layer_name: str, layer: dict[str, Any], task: dict[str, Any]
+) -> None:
     from rslearn.config import LayerConfig
     from rslearn.utils.raster_array import RasterArray
 
@@ -223,9 +251,12 @@ def _write_labels(window: Any, w: LabeledWindow, layer_name: str, layer: dict[st
             from rslearn.utils.geometry import WGS84_PROJECTION, STGeometry
             from shapely.geometry import Point
 
-            prop = layer.get("class_property_name") or "label"
+            prop, by_id, names = vector_label(task)
             feats = [
-                Feature(STGeometry(WGS84_PROJECTION, Point(lon, lat), None), {prop: value})
+                Feature(
+                    STGeometry(WGS84_PROJECTION, Point(lon, lat), None),
+                    {prop: class_index(value, names) if by_id else value},
+                )
                 for lon, lat, value in w.points
             ]
             writer.write_vector(cfg.instantiate_vector_format(), feats)
@@ -279,12 +310,8 @@ def monitor(model_config: dict[str, Any]) -> tuple[str, str]:
     """The validation metric that picks the best epoch, and its mode."""
     task = _task(model_config)
     name = str(task.get("class_path", "")).rsplit(".", 1)[-1]
-    args = task.get("init_args") or {}
-    top = str(
-        ((model_config.get("data") or {}).get("init_args") or {})
-        .get("task", {})
-        .get("class_path", "")
-    )
+    args: dict[str, Any] = task["init_args"] if isinstance(task.get("init_args"), dict) else {}
+    top = str(dig(model_config, "data", "init_args", "task", "class_path") or "")
     if (
         name in ("SegmentationTask", "ClassificationTask")
         and args.get("enable_accuracy_metric", True)
@@ -372,13 +399,37 @@ def fit_config(ctx: FinetuneContext, version: str) -> dict[str, Any]:
     return cfg
 
 
-def _fit_inputs(ctx: FinetuneContext) -> str:
-    """What the fit's state depends on (a changed one starts the fit afresh)."""
+def fit_inputs(ctx: FinetuneContext, epochs: bool = True) -> str:
+    """What a fit depends on: the model, data and fine-tune configs, base weights, labels.
+
+    With ``epochs``, also the number of epochs: the key under which a fit resumes (a
+    changed one starts afresh). Without, what its results stay valid for (evaluate and
+    export refuse results of other inputs).
+    """
+    import yaml
+
     h = hashlib.sha256()
-    for p in (ctx.files.model_yaml, ctx.files.finetune_yaml, ctx.files.checkpoint):
+    for p in (ctx.files.model_yaml, ctx.files.dataset_json, ctx.files.checkpoint):
         h.update((sha256_file(p) if p is not None else "-").encode())
+    h.update(yaml.safe_dump(ctx.config.model_dump(mode="json"), sort_keys=True).encode())
     h.update(str(_summary(ctx)["digest"]).encode())
+    if epochs:
+        h.update(str(fit_config(ctx, "key")["trainer"]["max_epochs"]).encode())
     return h.hexdigest()[:16]
+
+
+def check_current(ctx: FinetuneContext, recorded: str | None, what: str) -> None:
+    """Refuse results made from other inputs than the current ones.
+
+    Raises:
+        StepError: naming what to run again.
+    """
+    if recorded != fit_inputs(ctx, epochs=False):
+        raise StepError(
+            "finetune",
+            f"{what} is out of date: the labels, configs or base checkpoint changed since "
+            "the fit; run fit (and evaluate) again",
+        )
 
 
 def build_model(ctx: FinetuneContext, version: str, what: str) -> Any:
@@ -425,7 +476,7 @@ def fit(ctx: FinetuneContext) -> Path:
 
     root = ctx.scratch.root
     trainer_dir = root / TRAINER_DIR
-    inputs = _fit_inputs(ctx)
+    inputs = fit_inputs(ctx)
     state_file = root / FIT_JSON
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     last = trainer_dir / "last.ckpt"
@@ -433,7 +484,7 @@ def fit(ctx: FinetuneContext) -> Path:
     if not resume:
         shutil.rmtree(trainer_dir, ignore_errors=True)
         shutil.rmtree(root / LOGS_DIR, ignore_errors=True)
-        state = {"inputs": inputs, "attempts": 0}
+        state = {"inputs": inputs, "data": fit_inputs(ctx, epochs=False), "attempts": 0}
     state["attempts"] = int(state.get("attempts", 0)) + 1
     write_json_atomic(state_file, state)
     with ctx.scratch.tmpdir():
@@ -537,14 +588,15 @@ def evaluate(ctx: FinetuneContext) -> dict[str, Any]:
     tuned = ctx.scratch.root / CHECKPOINT
     if not tuned.is_file():
         raise StepError("finetune", "no fine-tuned checkpoint: run fit first")
+    state_file = ctx.scratch.root / FIT_JSON
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    check_current(ctx, state.get("data") if state.get("done") else None, "checkpoint.ckpt")
     names = list(summary["classes"])
     after = scores(confusion_on_val(ctx, tuned, names), names)
     if ctx.files.checkpoint is not None:
         before = scores(confusion_on_val(ctx, ctx.files.checkpoint, names), names)
     else:
         before = scores(np.zeros((len(names), len(names)), dtype=np.int64), names)
-    state_file = ctx.scratch.root / FIT_JSON
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     metrics = {
         "before": before,
         "after": after,
@@ -557,6 +609,7 @@ def evaluate(ctx: FinetuneContext) -> dict[str, Any]:
         "checkpoint_sha256": sha256_file(tuned),
         "best_epoch": state.get("best_epoch"),
         "monitor": monitor(ctx.model_config)[0],
+        "fit_inputs": state.get("data"),
     }
     write_json_atomic(ctx.scratch.root / METRICS_JSON, metrics)
     write_report(ctx.scratch.root / REPORT_PNG, before, after, ctx.scratch.root / LOGS_DIR)

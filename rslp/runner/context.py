@@ -10,7 +10,7 @@ import numpy as np
 
 from rslp import formats
 from rslp.common.partitioners.interface import OutputProjection, PartitionInterface
-from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface
+from rslp.common.postprocessing.interface import OutputLayer, PostprocessInterface, class_at
 from rslp.common.postprocessing.legend import Legend
 from rslp.config import PartitionStrategiesConfig, PostprocessingStrategiesConfig, StrategyConfig
 from rslp.errors import ProjectError
@@ -171,10 +171,12 @@ class RunContext:
         nodata = bs.get("nodata_value")
         if nodata is None:
             nodata = DEFAULT_NODATA.get(dtype, -1 if "int" in dtype else float("nan"))
-        if class_names and not np.isnan(nodata) and 0 <= nodata < len(class_names):
+        own = layer.get("class_names")
+        hidden = None if np.isnan(nodata) else class_at(nodata, own, None if own else legend)
+        if hidden is not None:
             raise ProjectError(
                 self.files.dataset_json,
-                f"nodata_value {nodata} is a valid class id ({class_names[int(nodata)]!r})",
+                f"nodata_value {nodata} is a valid class id ({hidden!r})",
                 f"layers.{name}.band_sets[0].nodata_value",
             )
         return OutputLayer(

@@ -266,3 +266,50 @@ def test_next_version_and_its_image_tag(tmp_path: Path) -> None:
     git("tag", f"ft_v{version}")
     tags = default_tags("ft", git_info(repo), "ghcr.io", "team")
     assert "ghcr.io/team/ft:1.11.0" in tags
+
+
+def test_strategy_argument_errors_are_findings(project: Path) -> None:
+    with pytest.raises(ValueError, match="does not fit dtype uint8"):
+        PointToRasterWindowPreparer(3, 10.0, "uint8", -1)
+    _edit(
+        project / "finetune_strategies.yaml",
+        lambda d: d["labeled_window_preparer"]["init_args"].update(nodata_value=300),
+    )
+    (d,) = errors(check_project(project))
+    assert d.file.name == "finetune_strategies.yaml" and "does not fit dtype uint8" in d.message
+    assert d.key == "labeled_window_preparer.init_args"
+
+
+def test_both_finetune_configs_are_refused(project: Path, tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    convert(project, "reference", ref)
+    shutil.copy(project / "finetune_strategies.yaml", ref / "finetune_strategies.yaml")
+    with pytest.raises(ProjectError, match="both configure the fine-tune"):
+        FinetuneFiles.from_dir(ref)
+    assert any("both configure" in d.message for d in errors(check_project(ref)))
+
+
+def test_vector_labels_go_where_the_task_reads_them() -> None:
+    from rslp.finetune.steps import vector_label
+
+    task = {
+        "class_path": "rslearn.train.tasks.classification.ClassificationTask",
+        "init_args": {"property_name": "category", "classes": ["land", "water"]},
+    }
+    assert vector_label(task) == ("category", False, ["land", "water"])
+    task["init_args"]["read_class_id"] = True
+    assert vector_label(task)[1] is True
+    assert vector_label({})[0] == "label"
+
+
+def test_evaluate_refuses_a_fit_of_other_inputs(project: Path, tmp_path: Path) -> None:
+    from rslp.errors import StepError
+    from rslp.esfinetune_runner import EsFineTuneRunner
+
+    runner = EsFineTuneRunner.from_project(project, tmp_path / "s")
+    runner.prepare_windows()
+    root = runner.scratch.root
+    shutil.copy(project / "checkpoint.ckpt", root / "checkpoint.ckpt")
+    (root / "fit.json").write_text(json.dumps({"data": "other", "done": True}))
+    with pytest.raises(StepError, match="out of date"):
+        runner.evaluate()

@@ -415,3 +415,43 @@ def test_seed_models_are_the_sections() -> None:
     assert set(formats.REFERENCE_KEYS[formats.POSTPROCESSING_ROLE]) == set(
         PostprocessingStrategiesConfig.model_fields
     )
+
+
+def test_classes_from_one_with_nodata_zero_are_not_a_collision(tmp_path: Path) -> None:
+    run = raster_run(GRID_UTM)
+    run["inference_results_config"]["classification_fields"][0]["allowed_values"] = [
+        {"value": 1, "label": "land", "color": [1, 1, 1]},
+        {"value": 2, "label": "water", "color": [2, 2, 2]},
+    ]
+    project = reference_project(DEMO, tmp_path / "p", run)
+    cfg = json.loads((project / "dataset.json").read_text())
+    out = cfg["layers"]["output"]
+    out.pop("class_names")
+    out["band_sets"][0]["nodata_value"] = 0
+    (project / "dataset.json").write_text(json.dumps(cfg))
+    ctx = RunContext(files=ProjectFiles.from_dir(project), scratch=Scratch(tmp_path / "s"))
+    layer = ctx.output_layer  # nodata 0 is no class: values start at 1
+    assert layer.nodata == 0 and layer.class_at(0) is None and layer.class_at(2) == "water"
+    assert not [d for d in check_project(project) if d.rule in ("reference", "output_layer")]
+
+
+def test_strategy_files_of_two_formats_are_refused(tmp_path: Path) -> None:
+    project = reference_project(DEMO, tmp_path / "p", raster_run(GRID_UTM))
+    with pytest.raises(ProjectError, match="is a seed-format file"):
+        ProjectFiles(
+            model_yaml=project / "model.yaml",
+            dataset_json=project / "dataset.json",
+            partition_strategies_yaml=project / "olmoearth_run.yaml",
+            postprocessing_strategies_yaml=DEMO / "postprocessing_strategies.yaml",
+            request_geojson=project / "prediction_request_geometry.geojson",
+        )
+
+
+def test_convert_names_bad_files_instead_of_crashing(demo_copy: Path, tmp_path: Path) -> None:
+    part = yaml.safe_load((demo_copy / "partition_strategies.yaml").read_text())
+    part["projection"] = "EPSG:4326"
+    (demo_copy / "partition_strategies.yaml").write_text(yaml.safe_dump(part))
+    with pytest.raises(ProjectError) as e:
+        convert(demo_copy, "reference", tmp_path / "out")
+    assert e.value.path.name == "partition_strategies.yaml" and e.value.key == "projection"
+    assert not (tmp_path / "out").exists()

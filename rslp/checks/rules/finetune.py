@@ -52,12 +52,15 @@ def check_finetune(project: ProjectDocs) -> list[Diagnostic]:
     if any(d is None or project.has_errors(d) for d in involved):
         return []  # missing files and schema errors are reported already
     try:
-        files = FinetuneFiles.from_dir(project.root)
+        files = project.finetune or FinetuneFiles.from_dir(project.root)
         with tempfile.TemporaryDirectory() as tmp:
             ctx = FinetuneContext(files=files, scratch=Scratch(Path(tmp)))
             plan_windows(ctx)
     except ProjectError as e:
         return [diagnostic(project, e, "finetune")]
+    except (ValueError, TypeError) as e:  # a strategy rejecting what it was given
+        doc = project.docs[formats.FINETUNE_ROLE]
+        return [doc.diag(f"{type(e).__name__}: {e}", (), rule="finetune")]
     return []
 
 

@@ -17,7 +17,9 @@ from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document
 from rslp.checks.project import ProjectDocs, dig
-from rslp.common.postprocessing.legend import colormap_names
+from rslp.common.postprocessing.interface import class_at
+from rslp.common.postprocessing.legend import Legend, colormap_names
+from rslp.config import InferenceResultsConfig
 from rslp.runner.context import DEFAULT_NODATA, find_writer
 from rslp.templates import output_layer_name
 
@@ -190,6 +192,13 @@ def _class_names(doc: Document, cfg: dict[str, Any], layer: dict[str, Any]) -> l
     return out
 
 
+def _results_config(data: Any) -> InferenceResultsConfig | None:
+    try:
+        return InferenceResultsConfig.model_validate(data) if isinstance(data, dict) else None
+    except ValueError:
+        return None
+
+
 def check_reference_differences(project: ProjectDocs) -> list[Diagnostic]:
     """Where a reference class would mean something else here, say what this runner does."""
     doc = project.valid("postprocessing_strategies.yaml")
@@ -198,12 +207,8 @@ def check_reference_differences(project: ProjectDocs) -> list[Diagnostic]:
         return []
     name, layer = found
     dtype, nodata = _nodata(layer)
-    names = list(layer.get("class_names") or [])
-    irc = doc.data.get(IRC)
-    if not names and isinstance(irc, dict) and irc.get("classification_fields"):
-        values = irc["classification_fields"][0].get("allowed_values") or []
-        labels = {v.get("value"): v.get("label") for v in values}
-        names = [labels.get(i) for i in range(len(labels))]
+    own = list(layer.get("class_names") or [])
+    legend = None if own else Legend.from_results_config(_results_config(doc.data.get(IRC)))
     out = []
     for key in ("strategy_small", "strategy_medium", "strategy_large"):
         node = doc.data.get(key)
@@ -217,11 +222,12 @@ def check_reference_differences(project: ProjectDocs) -> list[Diagnostic]:
         value = given if given is not None else (0 if reference else None)
         if not isinstance(value, int | float) or not float(value).is_integer():
             continue
-        if 0 <= value < len(names) and value != nodata:
+        hidden = class_at(value, own, legend)
+        if hidden is not None and value != nodata:
             said = "nodata_value" if given is not None else "the reference runner's nodata 0"
             out.append(
                 doc.diag(
-                    f"{said} is class {names[int(value)]!r}; this runner writes nodata "
+                    f"{said} is class {hidden!r}; this runner writes nodata "
                     f"{nodata} (the output layer's) so that class stays visible",
                     (key, "init_args", "nodata_value") if given is not None else (key,),
                     hint="set nodata_value to a value that is not a class id",

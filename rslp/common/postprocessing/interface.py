@@ -68,6 +68,24 @@ class OutputLayer:
     class_names: list[str] | None = None
     legend: Legend | None = None
 
+    def class_at(self, value: float) -> str | None:
+        """The class a raster value stands for, or None (see :func:`class_at`)."""
+        return class_at(value, self.class_names, self.legend)
+
+
+def class_at(value: float, class_names: list[str] | None, legend: Legend | None) -> str | None:
+    """The class a raster value stands for, or None.
+
+    The legend's exact values when it has classes (values may start anywhere and skip
+    some), else the index into ``class_names``.
+    """
+    if value is None or not float(value).is_integer():
+        return None
+    if legend is not None and legend.classes:
+        return next((c.label for c in legend.classes if c.value == int(value)), None)
+    names = class_names or []
+    return names[int(value)] if 0 <= value < len(names) else None
+
 
 @dataclass
 class VectorFeature:

@@ -19,10 +19,7 @@ from rslp.common.postprocessing.transform import TRANSFORM_TAG, LinearTransform
 
 def nodata_collides(value: float, layer: OutputLayer) -> str | None:
     """The class name ``value`` would hide as nodata, or None."""
-    names = layer.class_names or []
-    if float(value).is_integer() and 0 <= value < len(names):
-        return names[int(value)]
-    return None
+    return layer.class_at(value)
 
 
 def _require_raster(layer: OutputLayer, who: str) -> None:
