@@ -39,7 +39,6 @@ from rslp.project import (
     read_json,
     read_yaml,
 )
-from rslp.templates import output_layer_name
 
 FINETUNE_YAML = "finetune_strategies.yaml"
 PROJECTION_CLASS = "rslearn.utils.geometry.Projection"
@@ -106,17 +105,14 @@ def _takes_projection(class_path: str, source: Path) -> None:
         )
 
 
-def _output_layer(project_dir: Path, files: ProjectFiles) -> tuple[str | None, dict[str, Any]]:
+def _output_layer(files: ProjectFiles) -> tuple[str | None, dict[str, Any]]:
     """The output layer's name and dataset.json entry (None, {} when not found)."""
-    from rslp.runner.context import find_writer
+    from rslp.runner.context import writer_layer
 
-    found = find_writer(read_yaml(files.model_yaml))
-    name = (
-        output_layer_name((found[1].get("init_args") or {}).get("output_layer")) if found else None
-    )
-    layers = (read_json(files.dataset_json) or {}).get("layers") or {}
-    layer = layers.get(name) if isinstance(name, str) else None
-    return (name, layer) if isinstance(layer, dict) else (None, {})
+    dataset = read_json(files.dataset_json)
+    layers = dataset.get("layers") if isinstance(dataset, dict) else None
+    name, layer = writer_layer(read_yaml(files.model_yaml), layers)
+    return (name, layer) if layer is not None else (None, {})
 
 
 def results_config_for(files: ProjectFiles) -> dict[str, Any]:
@@ -125,7 +121,7 @@ def results_config_for(files: ProjectFiles) -> dict[str, Any]:
     Its type gives ``data_type``; its class names (when it has them) become one
     classification field with the palette colours the result COG is drawn with.
     """
-    name, layer = _output_layer(files.project_dir, files)
+    name, layer = _output_layer(files)
     cfg: dict[str, Any] = {"data_type": str(layer.get("type", "raster")).upper()}
     names = layer.get("class_names")
     if isinstance(names, list) and names:

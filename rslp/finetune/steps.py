@@ -549,27 +549,35 @@ def _np(x: Any) -> np.ndarray:
     return arr
 
 
-def confusion_on_val(ctx: FinetuneContext, checkpoint: Path, names: list[str]) -> np.ndarray:
-    """The confusion matrix of ``checkpoint``'s weights on the validation windows."""
+def confusions_on_val(
+    ctx: FinetuneContext, checkpoints: list[Path], names: list[str]
+) -> list[np.ndarray]:
+    """The confusion matrix of each checkpoint's weights on the validation windows.
+
+    The model and the validation data are built once; each checkpoint is loaded in turn.
+    """
     import torch
     from rslearn.train.model_context import ModelContext
 
     from rslp.finetune.metrics import confusion
 
+    out_matrices = []
     with ctx.scratch.tmpdir():
         cli = build_model(ctx, "eval", "evaluate")
-        load_weights(cli.model, checkpoint)
-        model = cli.model.eval()
         dm = cli.datamodule
         dm.setup("validate")
-        cm = np.zeros((len(names), len(names)), dtype=np.int64)
-        with torch.no_grad():
-            for inputs, targets, metadatas in dm.val_dataloader():
-                out = model(ModelContext(inputs=inputs, metadatas=metadatas), targets).outputs
-                for o, t in zip(out, targets, strict=True):
-                    truth, pred = _predicted(o, t)
-                    cm += confusion(truth, pred, len(names))
-    return cm
+        for checkpoint in checkpoints:
+            load_weights(cli.model, checkpoint)
+            model = cli.model.eval()
+            cm = np.zeros((len(names), len(names)), dtype=np.int64)
+            with torch.no_grad():
+                for inputs, targets, metadatas in dm.val_dataloader():
+                    out = model(ModelContext(inputs=inputs, metadatas=metadatas), targets).outputs
+                    for o, t in zip(out, targets, strict=True):
+                        truth, pred = _predicted(o, t)
+                        cm += confusion(truth, pred, len(names))
+            out_matrices.append(cm)
+    return out_matrices
 
 
 def evaluate(ctx: FinetuneContext) -> dict[str, Any]:
@@ -592,11 +600,11 @@ def evaluate(ctx: FinetuneContext) -> dict[str, Any]:
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     check_current(ctx, state.get("data") if state.get("done") else None, "checkpoint.ckpt")
     names = list(summary["classes"])
-    after = scores(confusion_on_val(ctx, tuned, names), names)
-    if ctx.files.checkpoint is not None:
-        before = scores(confusion_on_val(ctx, ctx.files.checkpoint, names), names)
-    else:
-        before = scores(np.zeros((len(names), len(names)), dtype=np.int64), names)
+    base = ctx.files.checkpoint
+    matrices = confusions_on_val(ctx, [tuned] if base is None else [tuned, base], names)
+    after = scores(matrices[0], names)
+    empty = np.zeros((len(names), len(names)), dtype=np.int64)
+    before = scores(matrices[1] if base is not None else empty, names)
     metrics = {
         "before": before,
         "after": after,

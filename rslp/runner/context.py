@@ -42,6 +42,18 @@ def find_writer(model_config: Any) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+def writer_layer(model_config: Any, layers: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The writer's ``output_layer`` (template resolved) and its dataset.json layer, or None.
+
+    Copes with any parsed values (a broken file gives ``(None, None)`` or no layer).
+    """
+    found = find_writer(model_config)
+    args = found[1].get("init_args") if found else None
+    name = output_layer_name(args.get("output_layer")) if isinstance(args, dict) else None
+    layer = layers.get(name) if isinstance(layers, dict) and isinstance(name, str) else None
+    return name, layer if isinstance(layer, dict) else None
+
+
 @dataclass
 class RunContext:
     """The inputs of a run, loaded lazily so a step only parses what it uses.
@@ -140,16 +152,14 @@ class RunContext:
 
         Class names come from dataset.json, else from the legend's labels.
         """
-        writer = self.writer_callback()
-        name = output_layer_name((writer.get("init_args") or {}).get("output_layer"))
-        layers = self.dataset_config["layers"]
-        if not isinstance(name, str) or name not in layers:
+        self.writer_callback()  # names model.yaml when there is no writer
+        name, layer = writer_layer(self.model_config, self.dataset_config["layers"])
+        if layer is None:
             raise ProjectError(
                 self.files.dataset_json,
                 f"model.yaml's RslearnWriter writes layer {name!r}, which is not defined",
                 "layers",
             )
-        layer = layers[name]
         ltype = layer.get("type")
         legend = self.legend
         legend_names = legend.class_names() if legend is not None else None

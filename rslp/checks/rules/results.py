@@ -20,8 +20,7 @@ from rslp.checks.project import ProjectDocs, dig
 from rslp.common.postprocessing.interface import class_at
 from rslp.common.postprocessing.legend import Legend, colormap_names
 from rslp.config import InferenceResultsConfig
-from rslp.runner.context import DEFAULT_NODATA, find_writer
-from rslp.templates import output_layer_name
+from rslp.runner.context import DEFAULT_NODATA, writer_layer
 
 IRC = "inference_results_config"
 _RANGES = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
@@ -31,10 +30,8 @@ def _output_layer(project: ProjectDocs) -> tuple[str, dict[str, Any]] | None:
     mdoc, ddoc = project.docs.get("model.yaml"), project.valid("dataset.json")
     if mdoc is None or ddoc is None:
         return None
-    found = find_writer(mdoc.data)
-    name = output_layer_name(dig(found[1], "init_args", "output_layer")) if found else None
-    layer = ddoc.data["layers"].get(name) if isinstance(name, str) else None
-    return (name, layer) if isinstance(name, str) and isinstance(layer, dict) else None
+    name, layer = writer_layer(mdoc.data, ddoc.data["layers"])
+    return None if layer is None else (name, layer)
 
 
 def _nodata(layer: dict[str, Any]) -> tuple[str, float | None]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from PIL import Image, ImageDraw
-from rasterio.enums import Resampling
 
 from rslp.common.postprocessing.geotiff import colors_for
 from rslp.common.postprocessing.interface import OutputLayer
@@ -15,22 +13,6 @@ from rslp.common.postprocessing.legend import Legend
 from rslp.fsutil import atomic_path
 
 NODATA_RGB = (255, 255, 255)
-
-
-def write_quicklook(
-    raster: Path,
-    out: Path,
-    class_names: list[str] | None,
-    max_size: int = 1024,
-    legend: Legend | None = None,
-) -> Path:
-    """Render band 1 of ``raster`` as a PNG of at most ``max_size`` px (:func:`render`)."""
-    with rasterio.open(raster) as src:
-        f = max(src.width, src.height) / max_size
-        shape = (max(1, round(src.height / max(f, 1))), max(1, round(src.width / max(f, 1))))
-        band = src.read(1, out_shape=shape, resampling=Resampling.nearest)
-        nodata = src.nodata
-    return render(band, nodata, out, class_names, legend, max_size)
 
 
 def render_quicklook(band: np.ndarray, nodata: float | None, out: Path, layer: OutputLayer) -> Path:
