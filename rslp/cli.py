@@ -217,6 +217,15 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Refuse a plan of more windows (checked from bounds before partitioning).",
 )
+@click.option(
+    "--min-window-success-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help=(
+        "Fail when ready / planned windows falls below this (default: the project's "
+        "dataset_build.min_window_success_rate, else 0.9)."
+    ),
+)
 @click.option("--local", is_flag=True, hidden=True, help="Accepted for the seed's spelling.")
 def run(
     project_dir: Path | None,
@@ -230,6 +239,7 @@ def run(
     gpus_per_worker: float | None,
     max_retries: int,
     max_windows: int,
+    min_window_success_rate: float | None,
     local: bool,
     **given: Path | None,
 ) -> None:
@@ -252,6 +262,7 @@ def run(
             force=force,
             max_retries=max_retries,
             max_windows=max_windows,
+            min_window_success_rate=min_window_success_rate,
         )
         runner: Executor | None = None
         if executor == "ray":
@@ -269,6 +280,11 @@ def run(
     for step, pids in result.skipped.items():
         what = "" if step == "combine" else f": {len(pids)} partition(s)"
         click.echo(f"skipped {step} (done and current){what}", err=True)
+    if result.outcome is not None and result.outcome.planned:
+        line = result.outcome.summary(result.floor)
+        if result.rejected_listing is not None:
+            line += f"; rejected windows: {result.rejected_listing}"
+        click.echo(line, err=True)
     for path in result.results:
         click.echo(f"result: {path}")
 

@@ -55,11 +55,60 @@ class ProjectionConfig(BaseModel):
     )
 
 
+DEFAULT_MIN_WINDOW_SUCCESS_RATE = 0.9
+
+
+class DatasetBuildConfig(BaseModel):
+    """How the dataset step treats windows without imagery and flaky data sources.
+
+    ``dataset_build`` in ``partition_strategies.yaml`` (seed format) or at the top level
+    of ``olmoearth_run.yaml`` (reference format). None of it changes what a ready window
+    holds, so changing it re-runs nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_window_success_rate: float = Field(
+        default=DEFAULT_MIN_WINDOW_SUCCESS_RATE,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description=(
+            "The run fails when ready windows / planned windows (over the whole run) falls "
+            "below this; 0 accepts any number of rejected windows."
+        ),
+    )
+    retry_max_attempts: int = Field(
+        default=4,
+        ge=0,
+        le=100,
+        description=(
+            "Retries (after the first attempt) of a data-source phase that failed "
+            "transiently (HTTP 5xx/429, timeouts, connection resets)."
+        ),
+    )
+    retry_backoff: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds before the first retry; doubled for each later one (with jitter).",
+    )
+    retry_max_backoff: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="The longest wait between two attempts, in seconds.",
+    )
+
+
 class PartitionStrategiesConfig(BaseModel):
     """``partition_strategies.yaml``.
 
     ``strategy_large`` splits the request into partitions (rslearn window groups);
-    ``strategy_small`` splits each partition into rslearn windows.
+    ``strategy_small`` splits each partition into rslearn windows; ``dataset_build`` says
+    how many windows may lack imagery and how data sources are retried.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +116,7 @@ class PartitionStrategiesConfig(BaseModel):
     strategy_large: StrategyConfig
     strategy_small: StrategyConfig
     projection: ProjectionConfig = Field(default_factory=ProjectionConfig)
+    dataset_build: DatasetBuildConfig = Field(default_factory=DatasetBuildConfig)
 
 
 RGB = tuple[int, int, int] | tuple[int, int, int, int]
@@ -241,6 +291,16 @@ class FinetuneConfig(BaseModel):
         description="The key of oe_labels holding the class (default: the only key).",
     )
     trainer: TrainerOverrides = Field(default_factory=TrainerOverrides)
+    min_window_success_rate: float = Field(
+        default=DEFAULT_MIN_WINDOW_SUCCESS_RATE,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description=(
+            "Fine-tuning fails when labeled windows with imagery / labeled windows falls "
+            "below this; windows without imagery are left out of every split."
+        ),
+    )
 
 
 class AnnotationTaskProperties(BaseModel):
@@ -315,6 +375,10 @@ class ReferenceRunConfig(BaseModel):
     partition_strategies: ReferencePartitionStrategies
     postprocessing_strategies: ReferencePostprocessingStrategies
     inference_results_config: InferenceResultsConfig
+    dataset_build: DatasetBuildConfig = Field(
+        default_factory=DatasetBuildConfig,
+        description="Windows without imagery and data-source retries (this runner's key).",
+    )
     window_prep: FinetuneConfig | None = Field(
         default=None, description="Fine-tuning: how annotations become labeled windows."
     )

@@ -31,7 +31,16 @@ from rslp.runner import partition as partition_step
 from rslp.runner import postprocess as postprocess_step
 from rslp.runner.context import RunContext
 from rslp.runner.executors.base import Executor
-from rslp.runner.pipeline import STEPS, Pipeline, PipelineOptions, fingerprints, input_files
+from rslp.runner.pipeline import (
+    STEPS,
+    Pipeline,
+    PipelineOptions,
+    enforce_floor,
+    fingerprints,
+    input_files,
+    list_rejected,
+    run_floor,
+)
 from rslp.runner.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -125,7 +134,11 @@ class EsPredictRunner:
         return ids
 
     def build_dataset(self, partition_id: str) -> None:
-        """Create the partition's windows and materialize their input layers."""
+        """Create the partition's windows and materialize their input layers.
+
+        Windows without imagery are rejected, not an error (see :meth:`combine`); calling
+        it again retries only those.
+        """
         self._run(
             "dataset", partition_id, lambda: dataset_step.build_dataset(self.ctx, partition_id)
         )
@@ -147,11 +160,25 @@ class EsPredictRunner:
     def combine(self, partition_ids: list[str]) -> list[Path]:
         """Run the dataset stage over the given partitions.
 
+        Windows rejected by :meth:`build_dataset` (no imagery) are listed in
+        ``<scratch>/results/rejected_windows.geojson``.
+
         Returns:
             the final artifacts under ``<scratch>/results``.
+
+        Raises:
+            WindowFloorError: ready / planned windows of the partitions is below the
+                project's ``dataset_build.min_window_success_rate``.
         """
         self.preflight()
-        outs = postprocess_step.combine(self.ctx, list(partition_ids))
+        ids = list(partition_ids)
+        plan = partition_step.load_plan(self.ctx)["partitions"]
+        floor, source = run_floor(self.ctx)
+        enforce_floor(
+            self.ctx, {p["id"]: p["num_windows"] for p in plan if p["id"] in ids}, floor, source
+        )
+        outs = postprocess_step.combine(self.ctx, ids)
+        list_rejected(self.ctx, ids)
         self.scratch.update_manifest(results=[str(p) for p in outs])
         return outs
 

@@ -36,6 +36,7 @@ REFERENCE_KEYS: dict[str, dict[str, KeyPath]] = {
     PARTITION_ROLE: {
         "strategy_large": ("partition_strategies", "partition_request_geometry"),
         "strategy_small": ("partition_strategies", "prepare_window_geometries"),
+        "dataset_build": ("dataset_build",),
     },
     POSTPROCESSING_ROLE: {
         "strategy_small": ("postprocessing_strategies", "process_window"),

@@ -34,6 +34,8 @@ from rslp.fsutil import atomic_path, sha256_file, write_json_atomic
 logger = logging.getLogger(__name__)
 
 WINDOWS_JSON = "windows.json"
+REJECTED = "rejected"  # the split of a labeled window without imagery: no split reads it
+REJECTED_GEOJSON = "rejected_windows.geojson"
 FIT_JSON = "fit.json"
 METRICS_JSON = "metrics.json"
 REPORT_PNG = "report.png"
@@ -279,31 +281,94 @@ def _windows(ctx: FinetuneContext) -> tuple[Any, list[Any]]:
 
 
 def build_dataset(ctx: FinetuneContext) -> int:
-    """Materialize the labeled windows' input layers; returns how many windows.
+    """Materialize the labeled windows' input layers; returns how many windows are ready.
+
+    A labeled window without imagery is *rejected* as in a prediction run: its split
+    becomes ``rejected`` (no split reads it), it is listed in
+    ``rejected_windows.geojson`` and counted in ``windows.json`` (``rejected`` per split).
 
     Raises:
-        StepError: a data source failed, or a window has no imagery (naming the tasks).
+        StepError: a data source failed with an error that is not transient; ready /
+            labeled windows is below the config's ``min_window_success_rate``; or no
+            train or val window is left.
     """
-    from rslp.runner.dataset import materialize
+    from rslp.runner.dataset import materialize, materialize_error
+    from rslp.runner.retry import RetryPolicy
 
     dataset, windows = _windows(ctx)
-    problems = materialize(dataset, windows, ctx.scratch, "finetune", None)
-    if problems:
-        (layer, why), bad = next(iter(problems.items()))
-        tasks = sorted({(w.options or {}).get("task_id", "?") for w in bad})
+    problems, failure = materialize(dataset, windows, ctx.scratch, "finetune", None, RetryPolicy())
+    split_key = ctx.config.split_property
+    rejected: dict[str, tuple[str, str]] = {}
+    for (layer, why), bad in problems.items():
+        for w in bad:
+            rejected[w.name] = (layer, why)
+            if (w.options or {}).get(split_key) != REJECTED:
+                w.options = {**(w.options or {}), split_key: REJECTED, "was": w.options[split_key]}
+                w.save()
+    summary = _summary(ctx)
+    dropped = Counter(str((w.options or {}).get("was")) for w in windows if w.name in rejected)
+    summary["rejected"] = {s: dropped.get(s, 0) for s in SPLITS}
+    write_json_atomic(ctx.scratch.root / WINDOWS_JSON, summary)
+    listing = ctx.scratch.root / REJECTED_GEOJSON
+    _write_rejected(listing, windows, rejected, failure or "")
+    if not windows:
+        return 0
+    ready = len(windows) - len(rejected)
+    floor = ctx.config.min_window_success_rate
+    where = f"{ctx.files.finetune_yaml}: {ctx.files.key('min_window_success_rate')}"
+    if ready < floor * len(windows) - 1e-9:
+        err = materialize_error(ctx, None, problems)
         raise StepError(
             "finetune",
-            f"layer {layer!r} ({ctx.files.dataset_json.name} layers.{layer}.data_source) "
-            + (
-                "has no imagery for some labeled windows: do the annotation tasks lie over "
-                "the imagery and inside its time range?"
-                if why == "no_items"
-                else "matched items but materialized nothing"
-            ),
+            f"{ready} of {len(windows)} labeled windows have imagery "
+            f"({ready / len(windows):.1%}), below min_window_success_rate {floor:g} ({where}); "
+            f"{err.detail}; the rejected windows are listed in {listing}",
             None,
-            tuple(f"task {t}" for t in tasks),
+            err.features,
         )
-    return len(windows)
+    left = {s: summary["splits"][s] - summary["rejected"][s] for s in ("train", "val")}
+    empty = [s for s, n in left.items() if n <= 0]
+    if empty:
+        raise StepError(
+            "finetune",
+            f"no {' or '.join(empty)} window has imagery (the rejected windows are listed in "
+            f"{listing})",
+        )
+    return ready
+
+
+def _write_rejected(
+    path: Path, windows: list[Any], rejected: dict[str, tuple[str, str]], detail: str
+) -> None:
+    """``rejected_windows.geojson`` of a fine-tune: each rejected window, its task and why."""
+    from rslp.common.partitioners.interface import WindowSpec
+    from rslp.runner.outcomes import REASONS
+    from rslp.runner.preview import write_windows_geojson
+
+    if not rejected:
+        path.unlink(missing_ok=True)
+        return
+    specs = [
+        (
+            str((w.options or {}).get("was", "")),
+            WindowSpec(
+                w.name,
+                str(w.projection.crs),
+                float(w.projection.x_resolution),
+                tuple(w.bounds),
+                w.time_range,
+                [str((w.options or {}).get("task_id", ""))],
+            ),
+        )
+        for w in windows
+        if w.name in rejected
+    ]
+
+    def props(split: str, spec: Any) -> dict[str, Any]:
+        layer, why = rejected[spec.name]
+        return {"layer": layer, "reason": why, "why": REASONS[why], "detail": detail}
+
+    write_windows_geojson(path, iter(specs), props)
 
 
 def monitor(model_config: dict[str, Any]) -> tuple[str, str]:
@@ -608,7 +673,11 @@ def evaluate(ctx: FinetuneContext) -> dict[str, Any]:
     metrics = {
         "before": before,
         "after": after,
-        "splits": {"windows": summary["splits"], "labels": summary["labels"]},
+        "splits": {
+            "windows": summary["splits"],
+            "labels": summary["labels"],
+            "rejected": summary.get("rejected", {}),
+        },
         "base_checkpoint": (
             None
             if ctx.files.checkpoint is None

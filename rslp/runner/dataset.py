@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,12 @@ from rslp.fsutil import write_json_atomic
 from rslp.logs import quiet_libraries
 from rslp.runner.context import RunContext
 from rslp.runner.guard import trap_exit
+from rslp.runner.outcomes import PartitionOutcome, Rejection, rejected_names, write_outcome
 from rslp.runner.partition import partition_windows
+from rslp.runner.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 from rslp.runner.scratch import Scratch
+
+logger = logging.getLogger(__name__)
 
 LOCAL_FILES = "rslearn.data_sources.local_files.LocalFiles"
 
@@ -27,12 +33,17 @@ def _link_tree(src_dir: Path, dst_dir: Path) -> None:
     """Mirror ``src_dir`` as real directories holding symlinks to its files.
 
     LocalFiles writes a ``summary.json`` cache into its source directory; pointing it at
-    this mirror keeps that cache in scratch and the project directory untouched.
+    this mirror keeps that cache in scratch and the project directory untouched. When
+    files were added to or removed from ``src_dir`` since the last mirror (a new scene
+    arrived), the cache is dropped so that LocalFiles lists the files again.
     """
+    changed = False
+    wanted: set[Path] = set()
     for path in sorted(src_dir.rglob("*")):
         if path.is_dir() or path.name.endswith(".json"):
             continue
         link = dst_dir / path.relative_to(src_dir)
+        wanted.add(link)
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() and os.readlink(link) == str(path):
             continue
@@ -42,6 +53,13 @@ def _link_tree(src_dir: Path, dst_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(path)
         os.replace(tmp, link)
+        changed = True
+    for link in list(dst_dir.rglob("*")) if dst_dir.is_dir() else []:
+        if link.is_symlink() and link not in wanted:
+            link.unlink(missing_ok=True)
+            changed = True
+    if changed:
+        (dst_dir / "summary.json").unlink(missing_ok=True)
 
 
 _ENV_VAR = re.compile(r"\$\{([^}]+)\}")
@@ -141,24 +159,34 @@ def open_dataset_at(scratch: Scratch, dataset_json: Path) -> Any:
     return dataset
 
 
-def _materialize_problems(dataset: Any, windows: list[Any]) -> dict[tuple[str, str], list[Any]]:
-    """(layer, why) -> the windows whose layer did not materialize, for that reason."""
-    problems: dict[tuple[str, str], list[Any]] = {}
-    for layer_name, layer_cfg in dataset.layers.items():
-        if layer_cfg.data_source is None:
-            continue
-        for w in windows:
-            if w.is_layer_completed(layer_name):
+Problems = dict[tuple[str, str], list[Any]]
+
+
+def _materialize_problems(dataset: Any, windows: list[Any], failed: str | None) -> Problems:
+    """(layer, why) -> the windows whose layer did not materialize, for that reason.
+
+    Each window is listed once, under its first layer that did not materialize. With
+    ``failed`` (a data source gave up after its retries), an unfinished layer is
+    ``source_failed``; otherwise ``no_items`` or ``not_materialized``.
+    """
+    problems: Problems = {}
+    for w in windows:
+        for layer_name, layer_cfg in dataset.layers.items():
+            if layer_cfg.data_source is None or w.is_layer_completed(layer_name):
                 continue
-            datas = w.load_layer_datas()
-            groups = datas[layer_name].serialized_item_groups if layer_name in datas else []
-            why = "no_items" if not any(groups) else "not_materialized"
+            if failed is not None:
+                why = "source_failed"
+            else:
+                datas = w.load_layer_datas()
+                groups = datas[layer_name].serialized_item_groups if layer_name in datas else []
+                why = "no_items" if not any(groups) else "not_materialized"
             problems.setdefault((layer_name, why), []).append(w)
+            break
     return problems
 
 
 def materialize_error(
-    ctx: RunContext, partition_id: str, problems: dict[Any, list[Any]]
+    ctx: Any, partition_id: str | None, problems: dict[Any, list[Any]]
 ) -> StepError:
     """The first problem, in words naming the files to look at; features listed apart.
 
@@ -168,7 +196,9 @@ def materialize_error(
     (layer, why), windows = next(iter(problems.items()))
     features = sorted({f for w in windows for f in (w.options or {}).get("feature_ids", [])})
     key = f"{ctx.files.dataset_json.name} layers.{layer}.data_source"
-    if why == "no_items":
+    if why == "source_failed":
+        msg = f"layer {layer!r} ({key}): the data source failed after every retry"
+    elif why == "no_items":
         msg = (
             f"no imagery for some windows: layer {layer!r} ({key}) has no item covering "
             f"them at their time; check that the request ({ctx.files.request_geojson}) lies "
@@ -214,35 +244,72 @@ def create_windows(ctx: RunContext, partition_id: str) -> tuple[Any, list[Any]]:
     return dataset, windows
 
 
-def build_dataset(ctx: RunContext, partition_id: str) -> int:
+def _forget_rejected(ctx: RunContext, partition_id: str) -> None:
+    """Remove the windows a previous dataset step rejected, so they are tried anew.
+
+    rslearn keeps a window's empty item list and would not ask the data source again;
+    the window (metadata only: it has no data) is made again by :func:`create_windows`.
+    """
+    for name in rejected_names(ctx.scratch, partition_id):
+        shutil.rmtree(ctx.scratch.dataset / "windows" / partition_id / name, ignore_errors=True)
+
+
+def build_dataset(ctx: RunContext, partition_id: str) -> dict[str, int]:
     """Create the partition's windows and materialize every layer that has a data source.
 
-    rslearn is called through its Python API with errors raised, not ignored, and the
-    result is checked: a window that did not materialize fails the step.
+    rslearn is called through its Python API with errors raised, not ignored; transient
+    data-source faults are retried (``dataset_build`` of the partition config). A window
+    that does not materialize is *rejected* (``outcomes/<partition>.json`` says which
+    layer and why), not an error; a rerun tries the rejected windows again.
 
     Returns:
-        the number of windows.
+        ``{"windows", "ready", "rejected"}``.
 
     Raises:
-        StepError: when a data source fails or a window did not materialize.
+        StepError: when a data source fails with an error that is not transient.
     """
+    _forget_rejected(ctx, partition_id)
     dataset, windows = create_windows(ctx, partition_id)
-    problems = materialize(dataset, windows, ctx.scratch, "dataset", partition_id)
-    if problems:
-        raise materialize_error(ctx, partition_id, problems)
-    return len(windows)
+    policy = RetryPolicy.from_config(ctx.partition_config.dataset_build)
+    problems, failure = materialize(dataset, windows, ctx.scratch, "dataset", partition_id, policy)
+    rejected = [
+        Rejection(w.name, layer, why, failure or "", list((w.options or {}).get("feature_ids", [])))
+        for (layer, why), ws in problems.items()
+        for w in ws
+    ]
+    outcome = PartitionOutcome(partition_id, len(windows), sorted(rejected, key=lambda r: r.name))
+    write_outcome(ctx.scratch, outcome)
+    if rejected:
+        logger.info(
+            "partition %s: %d of %d window(s) rejected (%s)",
+            partition_id,
+            len(rejected),
+            len(windows),
+            materialize_error(ctx, partition_id, problems).detail,
+        )
+    return outcome.counts()
 
 
 def materialize(
-    dataset: Any, windows: list[Any], scratch: Scratch, step: str, partition_id: str | None
-) -> dict[tuple[str, str], list[Any]]:
+    dataset: Any,
+    windows: list[Any],
+    scratch: Scratch,
+    step: str,
+    partition_id: str | None,
+    policy: RetryPolicy,
+) -> tuple[Problems, str | None]:
     """Rslearn prepare, ingest and materialize of ``windows``, with errors raised.
 
+    Each phase is retried on transient faults as ``policy`` says (rslearn skips what a
+    phase already finished). A phase that still fails ends the work: the windows it left
+    unfinished are reported ``source_failed``.
+
     Returns:
-        (layer, why) -> the windows whose layer did not materialize (empty when all did).
+        ((layer, why) -> the windows whose layer did not materialize (empty when all
+        did), the error that outlived the retries or None).
 
     Raises:
-        StepError: when a data source fails.
+        StepError: when a data source fails with an error that is not transient.
     """
     from rslearn.dataset.manage import (
         ingest_dataset_windows,
@@ -251,6 +318,8 @@ def materialize(
     )
 
     quiet_libraries()  # rslearn's modules add console handlers as they are imported
+    failure: str | None = None
+    where = f"partition {partition_id}: " if partition_id else ""
     with scratch.tmpdir():
         for what, fn in (
             ("prepare", lambda: prepare_dataset_windows(dataset, windows, ignore_errors=False)),
@@ -259,11 +328,15 @@ def materialize(
         ):
             try:
                 with trap_exit(step, partition_id, f"rslearn {what}"):
-                    fn()
+                    call_with_retries(fn, policy, f"{where}rslearn {what}")
             except StepError:
                 raise
+            except RetriesExhaustedError as e:
+                failure = str(e)
+                logger.warning("%s%s", where, failure)
+                break
             except Exception as e:  # a data source can raise anything
                 raise StepError(
                     step, f"rslearn {what} failed: {type(e).__name__}: {e}", partition_id
                 ) from e
-    return _materialize_problems(dataset, windows)
+    return _materialize_problems(dataset, windows, failure), failure

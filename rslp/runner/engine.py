@@ -219,6 +219,9 @@ def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
     """Remove what a step wrote for a partition, so it runs from scratch."""
     scratch = ctx.scratch
     if step == "dataset":
+        from rslp.runner.outcomes import clear_outcome
+
+        clear_outcome(scratch, partition_id)
         shutil.rmtree(scratch.dataset / "windows" / partition_id, ignore_errors=True)
     elif step == "inference":
         layer = ctx.output_layer.name

@@ -21,6 +21,7 @@ from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
+from rslp.runner.outcomes import rejected_names
 from rslp.runner.partition import partition_windows
 from rslp.templates import DATASET_PATH, template_env, template_values
 
@@ -321,7 +322,8 @@ def run_inference(
         on_windows: called with a count of windows as the writer finishes them.
 
     Returns:
-        ``{"windows": windows with a completed output layer, "setup_s": set-up seconds of
+        ``{"windows": ready windows with a completed output layer (rejected ones are
+        skipped), "setup_s": set-up seconds of
         this call, "model_built": whether this call built the model}``.
 
     Raises:
@@ -336,7 +338,11 @@ def run_inference(
             ckpt, "checkpoint file is empty", hint="train the model or remove the file"
         )
     output = ctx.output_layer
-    names = [w.name for w in partition_windows(ctx, partition_id)]
+    rejected = rejected_names(ctx.scratch, partition_id)
+    names = [w.name for w in partition_windows(ctx, partition_id) if w.name not in rejected]
+    if not names:
+        logger.info("partition %s: every window was rejected; nothing to predict", partition_id)
+        return {"windows": 0, "setup_s": 0.0, "model_built": False}
     dataset = open_dataset(ctx)
     windows = dataset.load_windows(groups=[partition_id], names=names)
     if len(windows) != len(names):

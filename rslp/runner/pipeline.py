@@ -34,12 +34,20 @@ import yaml
 
 from rslp import formats
 from rslp.checks.project import DEFAULT_MAX_WINDOWS
-from rslp.errors import StepError
-from rslp.fsutil import atomic_path
+from rslp.config import DEFAULT_MIN_WINDOW_SUCCESS_RATE
+from rslp.errors import PartitionsFailedError, StepError
+from rslp.fsutil import atomic_path, fresh_dir, publish_dir
 from rslp.project import ProjectFiles, read_yaml
 from rslp.runner.context import RunContext
 from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
 from rslp.runner.executors.base import Executor
+from rslp.runner.outcomes import (
+    REJECTED_GEOJSON,
+    RunOutcome,
+    WindowFloorError,
+    collect,
+    write_rejected_geojson,
+)
 from rslp.runner.progress import Progress
 from rslp.runner.recorder import Recorder
 from rslp.runner.scratch import Scratch
@@ -77,6 +85,8 @@ class PipelineOptions:
         force: redo steps even when their state is done and current.
         max_retries: retries of a partition whose local worker process died.
         max_windows: the most windows a plan may make (checked before partitioning).
+        min_window_success_rate: the floor of ready / planned windows (None: the
+            project's ``dataset_build.min_window_success_rate``).
     """
 
     steps: tuple[str, ...] = STEPS
@@ -85,16 +95,36 @@ class PipelineOptions:
     force: bool = False
     max_retries: int = 3
     max_windows: int = DEFAULT_MAX_WINDOWS
+    min_window_success_rate: float | None = None
 
 
 @dataclass
 class PipelineResult:
-    """What a pipeline run did."""
+    """What a pipeline run did.
+
+    Attributes:
+        partitions: the partitions of the run.
+        ran: step -> the partitions it ran for.
+        skipped: step -> the partitions skipped as done and current.
+        results: the final artifacts.
+        outcome: ready and rejected windows of the partitions (None without a plan).
+        floor: the run's ``min_window_success_rate``.
+        rejected_listing: ``results/rejected_windows.geojson`` when windows were rejected.
+    """
 
     partitions: list[str]
     ran: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     results: list[Path] = field(default_factory=list)
+    outcome: RunOutcome | None = None
+    floor: float = DEFAULT_MIN_WINDOW_SUCCESS_RATE
+    rejected_listing: Path | None = None
+
+
+def _gap_fill(rec: dict[str, Any]) -> bool:
+    """A dataset step that finished with rejected windows: a rerun tries them again."""
+    result = rec.get("result")
+    return isinstance(result, dict) and int(result.get("rejected", 0)) > 0
 
 
 def _needs_run(rec: dict[str, Any], fp: str, force: bool) -> tuple[bool, bool]:
@@ -220,12 +250,21 @@ class Pipeline:
             )
         result.partitions = selected
         steps = tuple(s for s in PARTITION_STEPS if s in opts.steps)
+        result.floor, source = run_floor(self.ctx, self.options.min_window_success_rate)
         if steps:
             for step in steps:
                 self.progress.start(step, sum(windows[p] for p in selected))
-            self._run_partitions(selected, steps, fps, result, windows, run_id)
+            try:
+                self._run_partitions(selected, steps, fps, result, windows, run_id)
+            except PartitionsFailedError:  # say what is missing, also when the run fails
+                list_rejected(self.ctx, selected)
+                raise
+        result.outcome = enforce_floor(
+            self.ctx, {p: windows[p] for p in selected}, result.floor, source
+        )
         if "combine" in opts.steps:
             result.results = self._combine(selected, fps, result)
+        result.rejected_listing = list_rejected(self.ctx, selected)
         self.progress.close()
         return result
 
@@ -248,11 +287,14 @@ class Pipeline:
         for pid in ids:
             tasks: list[StepTask] = []
             for step in steps:
-                run, reset = _needs_run(
-                    parts.get(pid, {}).get(step, {}), fps[step], self.options.force
-                )
+                rec = parts.get(pid, {}).get(step, {})
+                run, reset = _needs_run(rec, fps[step], self.options.force)
+                if step == "dataset" and not run and _gap_fill(rec):
+                    run = True  # retry the rejected windows; the ready ones stay
                 if tasks and not run:
-                    run, reset = True, True  # its inputs are about to be rebuilt
+                    # Its inputs are about to change: rebuilt (reset) or gaps filled
+                    # (inference and the window stage then add the new windows only).
+                    run, reset = True, any(t.reset for t in tasks)
                 if run:
                     tasks.append(StepTask(step, fps[step], reset))
                 else:
@@ -279,7 +321,12 @@ class Pipeline:
             result.skipped[step] = pids
             for pid in pids:
                 self.progress.advance(step, windows[pid], f"{pid} skipped (done)")
-        recorder = Recorder(self.scratch, self.progress, windows, self.options.steps)
+        rebuilt = {j.partition_id for j in jobs if any(t.step == "dataset" for t in j.tasks)}
+        before = collect(self.scratch, {p: windows[p] for p in ids if p not in rebuilt})
+        before.planned = sum(windows[p] for p in ids)
+        recorder = Recorder(
+            self.scratch, self.progress, windows, self.options.steps, before, result.floor
+        )
         try:
             if jobs:
                 workers = min(self.options.workers, len(jobs))
@@ -332,6 +379,50 @@ class Pipeline:
         return outs
 
 
+def run_floor(ctx: RunContext, given: float | None = None) -> tuple[float, str]:
+    """A run's ``min_window_success_rate`` (``given``, else the project's) and its source."""
+    if given is not None:
+        return given, "--min-window-success-rate"
+    value = ctx.partition_config.dataset_build.min_window_success_rate
+    key = formats.real_key_str(formats.PARTITION_ROLE, "dataset_build.min_window_success_rate")
+    return value, f"{ctx.files.partition_strategies_yaml}: {key}"
+
+
+def list_rejected(ctx: RunContext, ids: list[str]) -> Path | None:
+    """Write ``results/rejected_windows.geojson`` of partitions ``ids`` (None: none rejected)."""
+    listing = ctx.scratch.results / REJECTED_GEOJSON
+    return listing if write_rejected_geojson(ctx, ids, listing) else None
+
+
+def enforce_floor(
+    ctx: RunContext, windows: dict[str, int], floor: float, source: str
+) -> RunOutcome:
+    """The partitions' window outcome; refuses the run when it is below ``floor``.
+
+    Args:
+        ctx: the run.
+        windows: partition id -> planned windows.
+        floor: the run's ``min_window_success_rate``.
+        source: where the floor was set.
+
+    Raises:
+        WindowFloorError: ready / planned windows is below ``floor``. Then ``results/``
+            holds only ``rejected_windows.geojson`` (nothing that looks finished) and
+            the manifest's combine step is ``refused``.
+    """
+    outcome = collect(ctx.scratch, windows)
+    if not outcome.below(floor):
+        return outcome
+    results = ctx.scratch.results
+    if results.exists():
+        publish_dir(fresh_dir(results), results)
+    ctx.scratch.update_manifest(combine_step={"state": "refused"}, results=[])
+    listing = results / REJECTED_GEOJSON
+    write_rejected_geojson(ctx, list(windows), listing)
+    final = len(outcome.partitions) == len(windows)
+    raise WindowFloorError(outcome, floor, source, listing, final)
+
+
 def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]:
     """The inputs recorded and hashed in the manifest, by their name in ``inputs/``.
 
@@ -350,14 +441,28 @@ def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]
     if files.format == formats.REFERENCE:
         run = read_yaml(files.partition_strategies_yaml)
         for role in (formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE):
-            path = scratch.inputs / "sections" / role
-            text = yaml.safe_dump(formats.section(run, role), sort_keys=True)
-            if not path.is_file() or path.read_text() != text:
-                with atomic_path(path) as tmp:
-                    tmp.write_text(text)
-            out[role] = path
+            out[role] = _write_section(scratch, role, formats.section(run, role))
         out[formats.RUN_YAML] = files.partition_strategies_yaml
+    else:
+        data = read_yaml(files.partition_strategies_yaml)
+        if isinstance(data, dict) and UNHASHED_KEY in data:
+            out[formats.PARTITION_ROLE] = _write_section(scratch, formats.PARTITION_ROLE, data)
     return out
+
+
+# Read by the dataset step but changing nothing a ready window holds: left out of the
+# partition config's hash, so changing the floor or the retries re-runs nothing.
+UNHASHED_KEY = "dataset_build"
+
+
+def _write_section(scratch: Scratch, role: str, data: dict[str, Any]) -> Path:
+    """Write the hashed part of a role's config to ``inputs/sections/<role>``."""
+    path = scratch.inputs / "sections" / role
+    text = yaml.safe_dump({k: v for k, v in data.items() if k != UNHASHED_KEY}, sort_keys=True)
+    if not path.is_file() or path.read_text() != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    return path
 
 
 def _feature_count(files: ProjectFiles) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +58,15 @@ def window_lonlat(w: WindowSpec) -> shapely.Polygon:
     return shapely.Polygon(np.column_stack([lon, lat]))
 
 
-def write_windows_geojson(path: Path, windows: Iterator[tuple[str, WindowSpec]]) -> None:
-    """Stream an RFC 7946 FeatureCollection of the windows (lon/lat) to ``path``."""
+def write_windows_geojson(
+    path: Path,
+    windows: Iterator[tuple[str, WindowSpec]],
+    extra: Callable[[str, WindowSpec], dict[str, Any]] | None = None,
+) -> None:
+    """Stream an RFC 7946 FeatureCollection of the windows (lon/lat) to ``path``.
+
+    ``extra(partition_id, window)`` adds properties to each window's feature.
+    """
     with atomic_path(path) as tmp, tmp.open("w") as f:
         f.write('{"type":"FeatureCollection","features":[\n')
         first = True
@@ -75,6 +82,7 @@ def write_windows_geojson(path: Path, windows: Iterator[tuple[str, WindowSpec]])
                     "start": w.time_range[0].isoformat(),
                     "end": w.time_range[1].isoformat(),
                     "feature_ids": w.feature_ids,
+                    **(extra(pid, w) if extra is not None else {}),
                 },
                 "geometry": shapely.geometry.mapping(geom),
             }

@@ -58,6 +58,16 @@ class Progress:
         )
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """One line of news between the counts (above the bars on a terminal)."""
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(f"note: {text}", file=self.stream)
+        else:
+            self.stream.write(f"note: {text}\n")
+            self.stream.flush()
+
     def close(self) -> None:
         """Close the bars."""
         for bar in self._bars.values():

@@ -15,6 +15,7 @@ from typing import Any
 
 from rslp.errors import PartitionsFailedError, RunnerError
 from rslp.runner.engine import PARTITION_STEPS, Event, StepRecord
+from rslp.runner.outcomes import RunOutcome, read_outcome
 from rslp.runner.progress import Progress
 from rslp.runner.scratch import Scratch
 
@@ -27,6 +28,11 @@ class Recorder:
         progress: where windows done / total are shown.
         windows: planned windows per partition.
         steps: the steps this run was asked to run (later ones are marked stale).
+        outcome: ready and rejected windows of the partitions whose dataset step does not
+            run (its ``planned`` counts every partition of the run); each finished
+            dataset step adds its partition.
+        floor: the run's ``min_window_success_rate``: once the rejected windows make it
+            unreachable, :attr:`failed` is true (no new partition starts).
         flush_interval: seconds between manifest writes.
     """
 
@@ -36,9 +42,14 @@ class Recorder:
         progress: Progress,
         windows: dict[str, int],
         steps: tuple[str, ...],
+        outcome: RunOutcome | None = None,
+        floor: float = 0.0,
         flush_interval: float = 0.5,
     ) -> None:
         self.scratch = scratch
+        self.outcome = outcome or RunOutcome(planned=sum(windows.values()))
+        self.floor = floor
+        self.floor_breached = self.outcome.below(floor)
         self.progress = progress
         self.windows = windows
         self.steps = steps
@@ -70,8 +81,8 @@ class Recorder:
 
     @property
     def failed(self) -> bool:
-        """A step failed: executors start no more partitions."""
-        return bool(self.failures)
+        """A step failed, or the floor cannot be met: executors start no more partitions."""
+        return bool(self.failures) or self.floor_breached
 
     def events(self, events: list[Event]) -> None:
         """Workers' progress: a step started, or windows of it finished."""
@@ -111,12 +122,30 @@ class Recorder:
                     continue
                 self.stats.append(rec)
                 self.ran.setdefault(rec.step, []).append(rec.partition_id)
+                if rec.step == "dataset":
+                    self._count_outcome(rec.partition_id)
                 rest = self.windows[rec.partition_id] - self._counted.get(key, 0)
                 self._counted[key] = self.windows[rec.partition_id]
                 self.progress.advance(rec.step, rest, f"{rec.partition_id} done")
                 for later in PARTITION_STEPS[PARTITION_STEPS.index(rec.step) + 1 :]:
                     if later not in self.steps:
                         self._pending.append((rec.partition_id, later, {"state": "stale"}))
+
+    def _count_outcome(self, partition_id: str) -> None:
+        """Add a partition's window outcome; note when the floor became unreachable."""
+        found = read_outcome(self.scratch, partition_id)
+        if found is None:
+            return
+        self.outcome.add(found)
+        if found.rejected:
+            self.progress.note(
+                f"{partition_id}: {len(found.rejected)} of {found.windows} window(s) rejected"
+            )
+        if not self.floor_breached and self.outcome.below(self.floor):
+            self.floor_breached = True
+            self.progress.note(
+                f"window success rate can no longer reach {self.floor:g}: no new partition starts"
+            )
 
     def flush(self) -> None:
         """Write pending records to the manifest now."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from rslp.runner.engine import PARTITION_STEPS
+from rslp.runner.outcomes import REJECTED_GEOJSON
 from rslp.runner.scratch import Scratch
 
 
@@ -20,21 +21,46 @@ def _cell(rec: dict[str, Any]) -> str:
     return state
 
 
+def _counts(rec: dict[str, Any]) -> tuple[int, int] | None:
+    """(ready, rejected) windows of a finished dataset step, else None."""
+    result = rec.get("result")
+    if rec.get("state") != "done":
+        return None
+    if isinstance(result, dict) and "ready" in result:
+        return int(result["ready"]), int(result["rejected"])
+    return (int(result), 0) if isinstance(result, int) else None
+
+
 def status_table(scratch: Scratch) -> str:
     """Partitions x steps with states and durations, plus the partition and combine steps."""
     manifest = scratch.read_manifest()
     index = scratch.plan_dir / "index.json"
     plan = json.loads(index.read_text())["partitions"] if index.exists() else []
     parts = manifest.get("partitions", {})
-    rows = [("partition", "windows", *PARTITION_STEPS)]
+    rows: list[tuple[str, ...]] = [("partition", "windows", "ready", "rejected", *PARTITION_STEPS)]
+    total = [0, 0, 0]
     for p in plan:
         rec = parts.get(p["id"], {})
+        counts = _counts(rec.get("dataset", {}))
+        total[0] += p["num_windows"]
+        if counts is not None:
+            total[1] += counts[0]
+            total[2] += counts[1]
         rows.append(
-            (p["id"], str(p["num_windows"]), *(_cell(rec.get(s, {})) for s in PARTITION_STEPS))
+            (
+                p["id"],
+                str(p["num_windows"]),
+                *((str(counts[0]), str(counts[1])) if counts else ("-", "-")),
+                *(_cell(rec.get(s, {})) for s in PARTITION_STEPS),
+            )
         )
+    rows.append(("total", *(str(n) for n in total), *("" for _ in PARTITION_STEPS)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
+    listing = scratch.results / REJECTED_GEOJSON
+    if total[2] and listing.exists():
+        lines.append(f"rejected windows: {listing}")
     lines.append(f"partition step: {manifest.get('partition_step', {}).get('state', '-')}")
     combine = manifest.get("combine_step", {})
     lines.append(f"combine step:   {combine.get('state', '-')}")
