@@ -150,6 +150,7 @@ class RunOutcome:
     rejected: int = 0
     partitions: dict[str, tuple[int, int]] = field(default_factory=dict)
     by_partition: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    details: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def reasons(self) -> Counter[tuple[str, str]]:
@@ -183,6 +184,9 @@ class RunOutcome:
         self.by_partition[outcome.partition_id] = Counter(
             (r.layer, r.reason) for r in outcome.rejected
         )
+        for r in outcome.rejected:
+            if r.detail:
+                self.details.setdefault((r.layer, r.reason), r.detail)
 
     def dominant(self) -> str:
         """The most frequent layer and reason, in words."""
@@ -190,7 +194,9 @@ class RunOutcome:
         if not reasons:
             return "none"
         (layer, reason), n = reasons.most_common(1)[0]
-        return f"layer {layer!r}: {REASONS.get(reason, reason)} ({n} window(s))"
+        text = f"layer {layer!r}: {REASONS.get(reason, reason)} ({n} window(s))"
+        detail = self.details.get((layer, reason))
+        return f"{text}: {detail[:300]}" if detail else text
 
     def summary(self, floor: float) -> str:
         """One line for the end of a run."""
@@ -266,12 +272,19 @@ class WindowFloorError(RunnerError):
         source: where the floor was set (file and key, or the option).
         listing: the rejected windows' GeoJSON.
         final: whether every partition's dataset step had finished.
+        hint: what to check (default: generic words).
     """
 
     def __init__(
-        self, run: RunOutcome, floor: float, source: str, listing: Path, final: bool
+        self,
+        run: RunOutcome,
+        floor: float,
+        source: str,
+        listing: Path,
+        final: bool,
+        hint: str = "check the request against the imagery's extent and dates",
     ) -> None:
-        self._init_args = (run, floor, source, listing, final)
+        self._init_args = (run, floor, source, listing, final, hint)
         self.run = run
         self.floor = floor
         if final:
@@ -285,7 +298,6 @@ class WindowFloorError(RunnerError):
             )
         super().__init__(
             f"{what} is below min_window_success_rate {floor:g} ({source}); most rejected: "
-            f"{run.dominant()}; the rejected windows are listed in {listing} (hint: check the "
-            "request against the imagery's extent and dates, lower the floor, or rerun once "
-            "the imagery exists: a rerun retries only the rejected windows)"
+            f"{run.dominant()}; the rejected windows are listed in {listing} (hint: {hint}; "
+            "or lower the floor; a rerun retries only the rejected windows)"
         )

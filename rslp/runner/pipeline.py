@@ -420,7 +420,12 @@ def enforce_floor(
     listing = results / REJECTED_GEOJSON
     write_rejected_geojson(ctx, list(windows), listing)
     final = len(outcome.partitions) == len(windows)
-    raise WindowFloorError(outcome, floor, source, listing, final)
+    layer = outcome.reasons.most_common(1)[0][0][0]
+    hint = (
+        f"check {ctx.files.dataset_json.name} layers.{layer}.data_source, and that the request "
+        f"({ctx.files.request_geojson}) lies over the imagery and inside its time range"
+    )
+    raise WindowFloorError(outcome, floor, source, listing, final, hint)
 
 
 def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]:
@@ -445,7 +450,7 @@ def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]
         out[formats.RUN_YAML] = files.partition_strategies_yaml
     else:
         data = read_yaml(files.partition_strategies_yaml)
-        if isinstance(data, dict) and UNHASHED_KEY in data:
+        if isinstance(data, dict):  # its content as parsed: comments change nothing either
             out[formats.PARTITION_ROLE] = _write_section(scratch, formats.PARTITION_ROLE, data)
     return out
 

@@ -27,7 +27,7 @@ TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TRANSIENT_TEXT = re.compile(
     r"HTTP response code: (5\d\d|429|408)|\b(5\d\d|429) (Service Unavailable|Bad Gateway|"
     r"Internal Server Error|Gateway Time-?out|Too Many Requests)\b|SlowDown|"
-    r"RequestTimeout|ServiceUnavailable|Throttl|Connection (reset|refused|aborted)|"
+    r"RequestTimeout|Service ?Unavailable|Throttl|Connection (reset|refused|aborted)|"
     r"ServerDisconnected|Server disconnected|RemoteDisconnected|IncompleteRead|"
     r"timed? ?out|Read timeout|EndpointConnectionError|Could not connect",
     re.IGNORECASE,

@@ -31,6 +31,18 @@ def _hint(err: Any) -> str | None:
         return "add the missing key"
     if err.validator == "additionalProperties":
         return "remove the key, or check its spelling"
+    if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        lo, hi = err.schema.get("minimum"), err.schema.get("maximum")
+        if lo is not None and hi is not None:
+            fix = f"use a value from {lo:g} to {hi:g}"
+        elif lo is not None:
+            fix = f"use a value of at least {lo:g}"
+        elif hi is not None:
+            fix = f"use a value of at most {hi:g}"
+        else:
+            fix = "use a value in range"
+        about = str(err.schema.get("description") or "").split(";")[0].rstrip(".")
+        return f"{fix}: {about}" if about else fix
     return None
 
 
