@@ -455,8 +455,10 @@ class FaultProxy:
     connections). Request N is answered, without being forwarded:
     - with a 503 and `<Error><Code>{error_code}</Code>...` if `always_fail` is set or
       `fail_every` divides N;
+    - with a 503 if it is among the first `fail_first` requests of its method and path
+      (a blip per object: every request succeeds once retried often enough);
     - else with a TCP reset (no response at all) if `reset_every` divides N.
-    All three fault settings are plain attributes and may be changed at any time.
+    All fault settings are plain attributes and may be changed at any time.
     """
 
     def __init__(
@@ -466,6 +468,7 @@ class FaultProxy:
         fail_every: int | None = None,
         always_fail: bool = False,
         reset_every: int | None = None,
+        fail_first: int = 0,
         error_code: str = "SlowDown",
         upstream_timeout: float = 60.0,
     ) -> None:
@@ -479,6 +482,8 @@ class FaultProxy:
         self.fail_every = fail_every
         self.always_fail = always_fail
         self.reset_every = reset_every
+        self.fail_first = fail_first
+        self._seen: dict[tuple[str, str], int] = {}
         self.error_code = error_code
         self.upstream_timeout = upstream_timeout
         self._lock = threading.Lock()
@@ -523,7 +528,10 @@ class FaultProxy:
             self._requests += 1
             n = self._requests
             fault = None
-            if self.always_fail or (self.fail_every and n % self.fail_every == 0):
+            key = (method, path)
+            self._seen[key] = self._seen.get(key, 0) + 1
+            first = self._seen[key] <= self.fail_first
+            if self.always_fail or first or (self.fail_every and n % self.fail_every == 0):
                 fault = "fail"
             elif self.reset_every and n % self.reset_every == 0:
                 fault = "reset"
