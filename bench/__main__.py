@@ -9,6 +9,7 @@ BENCHMARKS = [
     "bench.mosaic",
     "bench.runner",
     "bench.scale",
+    "bench.gaps",
     "bench.preflight",
     "bench.finetune",
     "bench.lock",

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 BOX = (8.63, 45.985, 8.70, 46.03)
 
 
-def many_partitions_project(tmp: Path) -> Path:
+def many_partitions_project(tmp: Path, box: tuple[float, float, float, float] = BOX) -> Path:
     project = tmp / "many"
     shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch", "__pycache__"))
     (project / "partition_strategies.yaml").write_text(
@@ -49,7 +49,7 @@ def many_partitions_project(tmp: Path) -> Path:
             }
         )
     )
-    w, s, e, n = BOX
+    w, s, e, n = box
     feature = {
         "type": "Feature",
         "id": "box",

@@ -280,7 +280,7 @@ def run(
     for step, pids in result.skipped.items():
         what = "" if step == "combine" else f": {len(pids)} partition(s)"
         click.echo(f"skipped {step} (done and current){what}", err=True)
-    if result.outcome is not None and result.outcome.planned:
+    if result.outcome is not None and result.outcome.partitions:  # a dataset step ran
         line = result.outcome.summary(result.floor)
         if result.rejected_listing is not None:
             line += f"; rejected windows: {result.rejected_listing}"

@@ -131,9 +131,15 @@ def test_steps_partition_ids_and_status_in_fresh_processes(tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr[-3000:]
     status = esrunner("status", "--scratch", s)
     assert status.returncode == 0
-    rows = {ln.split()[0]: ln.split()[2:] for ln in status.stdout.splitlines()[1:4]}
-    assert rows["gamma"][0] == "done" and rows["gamma"][2:] == ["stale", "stale"]
-    assert rows["delta"] == ["-", "-", "-"]
+    lines = status.stdout.splitlines()
+    assert lines[0].split() == [
+        "partition", "windows", "ready", "rejected", "dataset", "inference", "postprocess"
+    ]  # fmt: skip
+    rows = {ln.split()[0]: ln.split()[1:] for ln in lines[1:4]}
+    assert rows["gamma"][:3] == ["15", "15", "0"]  # windows, ready, rejected
+    assert rows["gamma"][3] == "done" and rows["gamma"][5:] == ["stale", "stale"]
+    assert rows["delta"][1:] == ["-", "-", "-", "-", "-"]
+    assert lines[4].split()[:4] == ["total", "45", "15", "0"]
     # The seed's spelling: flags only, individual config files, --run, --partition-id.
     out = esrunner(
         "--local",

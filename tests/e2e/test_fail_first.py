@@ -102,7 +102,10 @@ def test_single_partition_console_is_quiet_and_the_log_keeps_the_rest(tmp_path: 
     assert out.returncode == 0, out.stderr[-3000:]
     noisy = [ln for ln in out.stderr.splitlines() if any(c in ln for c in CHATTER)]
     assert not noisy, noisy
-    assert all(ln.startswith(("[", "skipped")) for ln in out.stderr.splitlines()), out.stderr
+    assert all(ln.startswith(("[", "skipped", "windows: ")) for ln in out.stderr.splitlines()), (
+        out.stderr
+    )
+    assert out.stderr.splitlines()[-1].startswith("windows: 12 ready, 0 rejected of 12 planned")
     log = (scratch / "logs" / "esrunner.log").read_text()
     assert "GPU available" in log and "Config does not have subcommand" in log
     assert out.stdout.splitlines() == [

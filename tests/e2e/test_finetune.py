@@ -155,3 +155,52 @@ def test_kill_9_during_fit_then_rerun_resumes(tmp_path: Path) -> None:
     resumed = _epochs(ft / "logs" / "fit002" / "metrics.csv")
     assert resumed and min(resumed) >= 1 and max(resumed) == 9  # went on, not from epoch 0
     assert (ft / "checkpoint.ckpt").is_file()
+
+
+def test_labeled_windows_without_imagery_are_rejected_listed_and_floored(tmp_path: Path) -> None:
+    from rslp.errors import StepError
+
+    project = tmp_path / "ft"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch", "__pycache__"))
+    ann = project / "annotations"
+    tasks = json.loads((ann / "annotation_task_features.geojson").read_text())
+    labels = json.loads((ann / "annotation_features.geojson").read_text())
+    gone = tasks["features"][-1]["properties"]["oe_annotations_task_id"]
+
+    def east(coords: object) -> object:  # 0.5 degrees east: away from every scene
+        if isinstance(coords[0], (int, float)):
+            return [coords[0] + 0.5, *coords[1:]]
+        return [east(c) for c in coords]
+
+    for f in [tasks["features"][-1]] + [
+        f for f in labels["features"] if f["properties"]["oe_annotations_task_id"] == gone
+    ]:
+        f["geometry"]["coordinates"] = east(f["geometry"]["coordinates"])
+    (ann / "annotation_task_features.geojson").write_text(json.dumps(tasks))
+    (ann / "annotation_features.geojson").write_text(json.dumps(labels))
+    moved = sum(1 for f in labels["features"] if f["properties"]["oe_annotations_task_id"] == gone)
+
+    runner = EsFineTuneRunner.from_project(project, tmp_path / "scratch")
+    total = runner.prepare_windows()["windows"]
+    with pytest.raises(StepError, match="below min_window_success_rate 0.9") as err:
+        runner.build_dataset()
+    assert "finetune_strategies.yaml: min_window_success_rate" in str(err.value)
+    assert f"task {gone}" in str(err.value)
+
+    cfg = project / "finetune_strategies.yaml"
+    cfg.write_text(cfg.read_text() + "min_window_success_rate: 0.5\n")
+    runner = EsFineTuneRunner.from_project(project, tmp_path / "scratch")
+    assert runner.build_dataset() == total - moved
+    ft = runner.scratch.root
+    summary = json.loads((ft / "windows.json").read_text())
+    assert sum(summary["rejected"].values()) == moved
+    listing = json.loads((ft / "rejected_windows.geojson").read_text())["features"]
+    assert len(listing) == moved
+    assert {f["properties"]["feature_ids"][0] for f in listing} == {gone}
+    assert {f["properties"]["reason"] for f in listing} == {"no_items"}
+    from rslearn.dataset import Dataset
+    from upath import UPath
+
+    windows = Dataset(UPath(runner.scratch.dataset)).load_windows(groups=[summary["group"]])
+    split = {w.name: w.options["split"] for w in windows}
+    assert sorted(split.values()).count("rejected") == moved

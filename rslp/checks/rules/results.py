@@ -234,7 +234,13 @@ def check_reference_differences(project: ProjectDocs) -> list[Diagnostic]:
             )
     run = project.docs.get(formats.RUN_YAML)
     if run is not None and isinstance(run.data, dict):
-        known = {"partition_strategies", "postprocessing_strategies", IRC, "window_prep"}
+        known = {
+            "partition_strategies",
+            "postprocessing_strategies",
+            IRC,
+            "window_prep",
+            "dataset_build",
+        }
         for k in sorted(set(run.data) - known, key=str):
             out.append(
                 run.diag(
