@@ -58,6 +58,13 @@ class ProjectionConfig(BaseModel):
 DEFAULT_MIN_WINDOW_SUCCESS_RATE = 0.9
 
 
+def success_rate(what: str) -> Any:
+    """A ``min_window_success_rate`` field: a share in [0, 1], 0.9 unless set."""
+    return Field(
+        default=DEFAULT_MIN_WINDOW_SUCCESS_RATE, ge=0, le=1, allow_inf_nan=False, description=what
+    )
+
+
 class DatasetBuildConfig(BaseModel):
     """How the dataset step treats windows without imagery and flaky data sources.
 
@@ -68,15 +75,9 @@ class DatasetBuildConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_window_success_rate: float = Field(
-        default=DEFAULT_MIN_WINDOW_SUCCESS_RATE,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description=(
-            "The run fails when ready windows / planned windows (over the whole run) falls "
-            "below this; 0 accepts any number of rejected windows."
-        ),
+    min_window_success_rate: float = success_rate(
+        "The run fails when ready windows / planned windows (over the whole run) falls "
+        "below this; 0 accepts any number of rejected windows."
     )
     retry_max_attempts: int = Field(
         default=4,
@@ -291,15 +292,9 @@ class FinetuneConfig(BaseModel):
         description="The key of oe_labels holding the class (default: the only key).",
     )
     trainer: TrainerOverrides = Field(default_factory=TrainerOverrides)
-    min_window_success_rate: float = Field(
-        default=DEFAULT_MIN_WINDOW_SUCCESS_RATE,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description=(
-            "Fine-tuning fails when labeled windows with imagery / labeled windows falls "
-            "below this; windows without imagery are left out of every split."
-        ),
+    min_window_success_rate: float = success_rate(
+        "Fine-tuning fails when labeled windows with imagery / labeled windows falls "
+        "below this; windows without imagery are left out of every split."
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import rasterio
 import shapely
 from rasterio.warp import transform as warp_transform
 
-from tests.conftest import DEMO
+from bench.gaps import add_east_scene
 from tests.e2e.test_cli_run import esrunner, manifest
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +19,6 @@ pytestmark = pytest.mark.e2e
 GOOD = ("delta", "gamma", "north-lakes")
 # East of the scene's edge (8.745 E): its eastern windows have no imagery at all.
 EDGE = [[8.715, 45.975], [8.775, 45.975], [8.775, 45.985], [8.715, 45.985], [8.715, 45.975]]
-EAST_ORIGIN = (480240.0, 5100000.0)  # the next scene east of the demo's
 
 
 def _with_edge_feature(project: Path) -> None:
@@ -38,16 +36,6 @@ def _with_edge_feature(project: Path) -> None:
         }
     )
     request.write_text(json.dumps(data))
-
-
-def _add_east_scene(project: Path) -> None:
-    sys.path.insert(0, str(DEMO / "scripts"))
-    try:
-        from synthetic import render, write_geotiff
-    finally:
-        sys.path.pop(0)
-    image, _ = render(EAST_ORIGIN, 1024, [], seed=8)
-    write_geotiff(project / "imagery" / "scene_east.tif", image, EAST_ORIGIN)
 
 
 def _values_at(tif: Path, lonlat: list[tuple[float, float]]) -> list[int | None]:
@@ -126,7 +114,7 @@ def test_gaps_are_rejected_listed_refused_below_the_floor_and_filled_by_a_rerun(
     # 3. New imagery arrives: the same command fills the gap, and redoes nothing else.
     before = manifest(scratch)["partitions"]
     marks = _completed_marks(scratch, "east-edge")
-    _add_east_scene(demo_copy)
+    add_east_scene(demo_copy)
     out = esrunner(*run)
     assert out.returncode == 0, out.stderr[-3000:]
     after = manifest(scratch)["partitions"]
