@@ -318,13 +318,14 @@ def build_dataset(ctx: FinetuneContext) -> int:
     where = f"{ctx.files.finetune_yaml}: {ctx.files.key('min_window_success_rate')}"
     if ready < floor * len(windows) - 1e-9:
         err = materialize_error(ctx, None, problems)
+        bad_ws = [w for w in windows if w.name in rejected]
         raise StepError(
             "finetune",
             f"{ready} of {len(windows)} labeled windows have imagery "
             f"({ready / len(windows):.1%}), below min_window_success_rate {floor:g} ({where}); "
             f"{err.detail}; the rejected windows are listed in {listing}",
             None,
-            err.features,
+            tuple(f"task {t}" for t in sorted({str(w.options.get("task_id")) for w in bad_ws})),
         )
     left = {s: summary["splits"][s] - summary["rejected"][s] for s in ("train", "val")}
     empty = [s for s, n in left.items() if n <= 0]

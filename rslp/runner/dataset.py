@@ -196,13 +196,19 @@ def materialize_error(
     (layer, why), windows = next(iter(problems.items()))
     features = sorted({f for w in windows for f in (w.options or {}).get("feature_ids", [])})
     key = f"{ctx.files.dataset_json.name} layers.{layer}.data_source"
+    request = getattr(ctx.files, "request_geojson", None)  # a fine-tune has tasks instead
+    where = (
+        f"the request ({request})"
+        if request is not None
+        else f"each annotation task ({ctx.files.tasks})"
+    )
     if why == "source_failed":
         msg = f"layer {layer!r} ({key}): the data source failed after every retry"
     elif why == "no_items":
         msg = (
             f"no imagery for some windows: layer {layer!r} ({key}) has no item covering "
-            f"them at their time; check that the request ({ctx.files.request_geojson}) lies "
-            "over the imagery and inside its time range"
+            f"them at their time; check that {where} lies over the imagery and inside its "
+            "time range"
         )
     else:
         msg = (
