@@ -221,3 +221,55 @@ def test_changing_dataset_build_reruns_nothing(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     c = _demo(tmp_path / "c", {"projection": {"resolution": 20}})
     assert fps(c)["partition"] != plain["partition"]
+
+
+def test_the_recorder_stops_new_partitions_once_the_floor_is_out_of_reach(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    from rslp.runner.engine import StepRecord
+    from rslp.runner.progress import Progress
+    from rslp.runner.recorder import Recorder
+
+    scratch = Scratch(tmp_path / "scratch")
+    windows = {"a": 10, "b": 10, "c": 10}
+    stream = io.StringIO()
+    rec = Recorder(
+        scratch, Progress(stream, bars=False), windows, ("dataset",), RunOutcome(30), 0.9,
+        flush_interval=3600,
+    )  # fmt: skip
+
+    def done(pid: str, rejected: int) -> None:
+        bad = [Rejection(f"w{i}", "image", "no_items") for i in range(rejected)]
+        write_outcome(scratch, PartitionOutcome(pid, 10, bad))
+        rec.records([StepRecord(pid, "dataset", "done", "fp", "t0", "t1", {"rejected": rejected})])
+
+    done("a", 2)  # 28 of 30 can still be ready: 0.93 >= 0.9
+    assert not rec.failed
+    done("b", 2)  # at most 26 of 30: 0.87 < 0.9, whatever c gives
+    assert rec.failed and rec.floor_breached and not rec.failures
+    rec.close()
+    text = stream.getvalue()
+    assert "note: a: 2 of 10 window(s) rejected" in text
+    assert "window success rate can no longer reach 0.9: no new partition starts" in text
+    assert scratch.read_manifest()["partitions"]["b"]["dataset"]["result"] == {"rejected": 2}
+
+
+def test_a_new_scene_drops_the_local_files_listing_cache(tmp_path: Path) -> None:
+    from rslp.runner.dataset import _link_tree
+
+    src, mirror = tmp_path / "imagery", tmp_path / "mirror"
+    src.mkdir()
+    (src / "a.tif").write_bytes(b"a")
+    _link_tree(src, mirror)
+    (mirror / "summary.json").write_text("[]")  # LocalFiles' cache of the listing
+    _link_tree(src, mirror)
+    assert (mirror / "summary.json").exists()  # nothing changed: the cache stays
+    (src / "b.tif").write_bytes(b"b")
+    _link_tree(src, mirror)
+    assert not (mirror / "summary.json").exists() and (mirror / "b.tif").is_symlink()
+    (mirror / "summary.json").write_text("[]")
+    (src / "a.tif").unlink()
+    _link_tree(src, mirror)
+    assert not (mirror / "a.tif").is_symlink() and not (mirror / "summary.json").exists()
