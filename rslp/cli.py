@@ -5,7 +5,8 @@ Commands: ``run`` (the pipeline, with saved state), ``status`` (partitions x ste
 ``esrunner --local --dataset-config ... --run inference --partition-id ID`` is accepted
 and means ``esrunner run ...``.
 
-Exit codes: 0 success; 1 a pipeline step failed; 2 bad usage or a bad project file;
+Exit codes: 0 success; 1 a pipeline step failed or the window success rate is below its
+floor; 2 bad usage or a bad project file;
 3 another run holds the scratch directory; 70 internal error (a bug: one line on the
 console, the traceback in the log); 130 interrupted.
 """
