@@ -65,3 +65,38 @@ def test_geoparquet_and_reruns_are_identical(vector_run) -> None:
     runner.postprocess(pids[0])
     again = runner.combine(pids)
     assert [p.read_bytes() for p in again] == before
+
+
+def test_a_feature_without_imagery_has_no_vector_result_and_is_listed(tmp_path: Path) -> None:
+    """Through the Python API: rejected windows give no features; combine keeps the floor."""
+    import shutil
+
+    import yaml
+
+    from rslp.runner.outcomes import WindowFloorError
+
+    project = tmp_path / "vector"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("scratch", "__pycache__"))
+    request = project / "prediction" / "lakes-request.geojson"
+    data = json.loads(request.read_text())
+    gone = data["features"][0]
+    gone["geometry"]["coordinates"] = [
+        [[x + 0.5, y] for x, y in ring] for ring in gone["geometry"]["coordinates"]
+    ]
+    request.write_text(json.dumps(data))
+    runner = EsPredictRunner.from_project(project, tmp_path / "scratch")
+    with pytest.raises(WindowFloorError, match="below min_window_success_rate 0.9"):
+        run_pipeline(runner)  # every step ran; combine refuses below the project's floor
+    assert not (runner.scratch.results / "result.geojson").exists()
+
+    cfg = project / "partition_strategies.yaml"
+    doc = yaml.safe_load(cfg.read_text())
+    doc["dataset_build"] = {"min_window_success_rate": 0.2}
+    cfg.write_text(yaml.safe_dump(doc))
+    runner = EsPredictRunner.from_project(project, tmp_path / "scratch")
+    results = runner.combine(runner.partition())
+    feats = json.loads(results[0].read_text())["features"]
+    assert feats and all(f["properties"]["request_id"] != gone["id"] for f in feats)
+    listed = json.loads((runner.scratch.results / "rejected_windows.geojson").read_text())
+    assert listed["features"]
+    assert {i for f in listed["features"] for i in f["properties"]["feature_ids"]} == {gone["id"]}
