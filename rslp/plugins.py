@@ -101,7 +101,92 @@ def resolve_class_path(class_path: str) -> str:
 
 
 class ClassPathError(Exception):
-    """A class path that does not name an importable class; the message says why."""
+    """A class path that does not name an importable class; the message says why.
+
+    Args:
+        message: why.
+        missing: the module that is not installed, when that is why.
+    """
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+    @property
+    def hint(self) -> str:
+        """What to do: the distribution to add, when a module is missing."""
+        if self.missing is None:
+            return "fix the class path (module.Class), or install the package that provides it"
+        import importlib.util
+
+        top = self.missing.split(".")[0]
+        if top != self.missing and importlib.util.find_spec(top) is not None:
+            return (
+                f"{top!r} is installed but has no module {self.missing!r}: fix the class "
+                "path, or pin the package version that has it"
+            )
+        dist = distribution_for(self.missing)
+        if dist is None:
+            return (
+                f"add the package that provides module {self.missing!r} to requirements.txt, "
+                "or fix the path"
+            )
+        return f"add {dist!r} to requirements.txt (it provides module {self.missing!r})"
+
+
+# Import names of optional packages that rslearn's data sources and models (and the
+# olmoearth_projects configs) import, and the distributions that provide them.
+KNOWN_DISTRIBUTIONS = {
+    "planetary_computer": "planetary-computer",
+    "olmoearth_pretrain_minimal": "olmoearth-pretrain-minimal",
+    "olmoearth_pretrain": "olmoearth-pretrain",
+    "pystac_client": "pystac-client",
+    "pystac": "pystac",
+    "ee": "earthengine-api",
+    "google": "google-cloud-storage",
+    "gcsfs": "gcsfs",
+    "s3fs": "s3fs",
+    "adlfs": "adlfs",
+    "boto3": "boto3",
+    "osgeo": "GDAL",
+    "cdsapi": "cdsapi",
+    "planet": "planet",
+    "earthdaily": "earthdaily",
+    "satlaspretrain_models": "satlaspretrain-models",
+    "terratorch": "terratorch",
+    "torchgeo": "torchgeo",
+    "timm": "timm",
+    "transformers": "transformers",
+    "huggingface_hub": "huggingface-hub",
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python-headless",
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "skimage": "scikit-image",
+    "netCDF4": "netCDF4",
+    "xarray": "xarray",
+    "zarr": "zarr",
+    "geopandas": "geopandas",
+    "fiona": "fiona",
+    "osmium": "osmium",
+    "wandb": "wandb",
+    "einops": "einops",
+}
+
+
+def distribution_for(module: str) -> str | None:
+    """The PyPI distribution that provides import name ``module`` (its top-level name).
+
+    From the installed packages' metadata when one provides it (e.g. in another
+    environment of the same machine), else from :data:`KNOWN_DISTRIBUTIONS`.
+    """
+    import importlib.metadata
+
+    top = module.split(".")[0]
+    installed = importlib.metadata.packages_distributions().get(top)
+    if installed:
+        return sorted(installed)[0]
+    return KNOWN_DISTRIBUTIONS.get(top)
 
 
 def load_class(class_path: str) -> type:
@@ -116,7 +201,8 @@ def load_class(class_path: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # ImportError, or any error raised while importing
-        raise ClassPathError(f"does not import: {type(e).__name__}: {e}") from e
+        missing = e.name if isinstance(e, ModuleNotFoundError) else None
+        raise ClassPathError(f"does not import: {type(e).__name__}: {e}", missing) from e
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):
         raise ClassPathError(f"module {module_name} has no class {class_name!r}")
@@ -226,12 +312,7 @@ def import_class(class_path: str, *, source: Path, key: str) -> type:
     try:
         return load_class(class_path)
     except ClassPathError as e:
-        raise ProjectError(
-            source,
-            f"class_path {class_path!r} {e}",
-            key,
-            hint="is the package installed, or the module on the PYTHONPATH?",
-        ) from None
+        raise ProjectError(source, f"class_path {class_path!r} {e}", key, hint=e.hint) from None
 
 
 def instantiate(

@@ -43,7 +43,7 @@ def check_class(
             doc.diag(
                 f"class_path {class_path!r} {err}",
                 (*key, "class_path"),
-                hint="install the package that provides it (requirements.txt), or fix the path",
+                hint=err.hint,
                 rule="class_path",
             )
         ]
