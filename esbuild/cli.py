@@ -54,6 +54,11 @@ def internal_errors() -> Iterator[None]:
     default=None,
     help="Run the environment's checks inside this image (offline) instead of here.",
 )
+@click.option(
+    "--finetune",
+    is_flag=True,
+    help="Also require the fine-tune's annotation files (checked anyway when present).",
+)
 def validate(
     project_dir: Path,
     fmt: str,
@@ -61,6 +66,7 @@ def validate(
     allow_sources: bool,
     require_imports: bool,
     image: str | None,
+    finetune: bool,
 ) -> None:
     """Check PROJECT_DIR against the JSON schemas and the cross-file rules."""
     from esbuild.image import BuildError
@@ -68,7 +74,9 @@ def validate(
 
     try:
         with internal_errors():  # a bug in a rule: never a traceback for the user's project
-            diags = validate_project(project_dir, deep, allow_sources, require_imports, image)
+            diags = validate_project(
+                project_dir, deep, allow_sources, require_imports, image, finetune
+            )
     except BuildError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

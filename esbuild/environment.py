@@ -74,7 +74,9 @@ def notice_missing_imports(project: ProjectDocs) -> list[Diagnostic]:
     return []
 
 
-def check_in_image(image: str, project_dir: Path, deep: bool = False) -> list[Diagnostic]:
+def check_in_image(
+    image: str, project_dir: Path, deep: bool = False, finetune: bool = False
+) -> list[Diagnostic]:
     """Run ``esrunner check`` on ``project_dir`` inside ``image``: offline, as its user.
 
     The project is mounted read-only at /project; the findings come back as JSON and are
@@ -88,6 +90,7 @@ def check_in_image(image: str, project_dir: Path, deep: bool = False) -> list[Di
         *docker_cmd(), "run", "--rm", "--network", "none",
         "-v", f"{project_dir}:{IMAGE_PROJECT}:ro", image,
         "check", IMAGE_PROJECT, "--format", "json", *(["--deep"] if deep else []),
+        *(["--finetune"] if finetune else []),
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)

@@ -30,6 +30,7 @@ def validate_project(
     allow_sources: bool = False,
     require_imports: bool = False,
     image: str | None = None,
+    finetune: bool = False,
 ) -> list[Diagnostic]:
     """Every problem of a project directory, all at once (errors, warnings, notices).
 
@@ -40,6 +41,8 @@ def validate_project(
         require_imports: a module missing here is an error even when the project's
             requirements may provide it (host only).
         image: run the environment's checks inside this image instead of here.
+        finetune: check the fine-tune's annotation files even when they are absent
+            (they are required only where fine-tuning runs).
 
     Returns:
         diagnostics, in file then line order. Nothing is written into ``root``.
@@ -50,9 +53,11 @@ def validate_project(
     root = root.resolve()
     if not root.is_dir():
         return [Diagnostic(root, "project directory does not exist", rule="files")]
-    project, _ = ProjectDocs.from_dir(root, deep=deep, allow_sources=allow_sources)
+    project, _ = ProjectDocs.from_dir(
+        root, finetune=finetune, deep=deep, allow_sources=allow_sources
+    )
     if image is not None:
-        inside = check_in_image(image, root, deep)
+        inside = check_in_image(image, root, deep, finetune)
         project.found = []  # the image re-reports what loading found
         return sorted(run_rules(project, BUILD_RULES) + inside, key=Diagnostic.order)
     notice = [] if require_imports else [notice_missing_imports]

@@ -294,7 +294,8 @@ def run(
 @click.argument("project_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
 @click.option("--deep", is_flag=True, help="Also load the checkpoint into the model.")
-def check(project_dir: Path, fmt: str, deep: bool) -> None:
+@click.option("--finetune", is_flag=True, help="Also require the fine-tune's annotation files.")
+def check(project_dir: Path, fmt: str, deep: bool, finetune: bool) -> None:
     """Check PROJECT_DIR with every rule that depends on this environment.
 
     The rules of a run's preflight, a real rslearn parse of model.yaml and (--deep) the
@@ -306,7 +307,7 @@ def check(project_dir: Path, fmt: str, deep: bool) -> None:
     from rslp.checks.diagnostics import render
 
     try:
-        diags = check_project(project_dir, deep)
+        diags = check_project(project_dir, deep, finetune)
     except Exception as e:  # a bug in a rule: one line, the traceback in a log
         from rslp import logs
 

@@ -117,6 +117,7 @@ class ProjectFiles:
                     d / "prediction",
                     f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
                     "prediction/ or prediction_requests/",
+                    hint="give the request with the run: --request FILE",
                 )
         ckpt = d / "checkpoint.ckpt"
         run_yaml = d / formats.RUN_YAML

@@ -16,12 +16,14 @@ from pathlib import Path
 from rslp.checks.diagnostics import Diagnostic
 
 
-def check_project(root: Path, deep: bool = False) -> list[Diagnostic]:
+def check_project(root: Path, deep: bool = False, finetune: bool = False) -> list[Diagnostic]:
     """Every rule that depends on the environment, on a project directory, in this process.
 
     What ``esrunner check`` runs (inside a model image, that is the project's own
     environment): the preflight rules and the slow ones (LightningCLI parse; with ``deep``
     the checkpoint loaded into the model). ``esbuild validate`` adds the build-only rules.
+    With ``finetune`` the fine-tune's annotation files are required (else only checked
+    when present).
 
     Returns:
         diagnostics in file then line order; nothing is written into ``root``.
@@ -32,5 +34,5 @@ def check_project(root: Path, deep: bool = False) -> list[Diagnostic]:
     root = root.resolve()
     if not root.is_dir():
         return [Diagnostic(root, "project directory does not exist", rule="files")]
-    project, _ = ProjectDocs.from_dir(root, deep=deep)
+    project, _ = ProjectDocs.from_dir(root, finetune=finetune, deep=deep)
     return run_rules(project, [*PREFLIGHT_RULES, *FINETUNE_RULES, *SLOW_RULES])

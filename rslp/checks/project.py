@@ -129,10 +129,15 @@ class ProjectDocs:
         return project, diags
 
     @staticmethod
-    def from_dir(root: Path, **options: object) -> tuple[ProjectDocs, list[Diagnostic]]:
+    def from_dir(
+        root: Path, finetune: bool = False, **options: object
+    ) -> tuple[ProjectDocs, list[Diagnostic]]:
         """A project directory in either format.
 
-        Its config files, every request in it and its checkpoint.
+        Its config files, every request in it and its checkpoint. The annotation files of
+        a fine-tune config are checked when they are present or ``finetune`` is asked
+        for; otherwise a notice says fine-tuning will need them. A directory without a
+        request gets a warning (a run brings its own).
         """
         requests = request_files(root)
         ckpt = root / "checkpoint.ckpt"
@@ -145,10 +150,27 @@ class ProjectDocs:
         paths = {role: root / role for role in ROLES}
         if fmt == formats.REFERENCE:
             paths.update({r: root / formats.RUN_YAML for r in SECTION_ROLES})
+        notes: list[Diagnostic] = []
         if _has_finetune(root):
-            if (root / formats.FINETUNE_ROLE).is_file():
-                paths[formats.FINETUNE_ROLE] = root / formats.FINETUNE_ROLE
-            paths.update({r: root / ANNOTATIONS_DIR / r for r in ANNOTATION_FILES})
+            cfg = root / formats.FINETUNE_ROLE
+            if cfg.is_file():
+                paths[formats.FINETUNE_ROLE] = cfg
+            annotations = {r: root / ANNOTATIONS_DIR / r for r in ANNOTATION_FILES}
+            if finetune or any(p.is_file() for p in annotations.values()):
+                paths.update(annotations)
+            else:  # a prediction never reads them; a hosted service often supplies them
+                notes.append(
+                    Diagnostic(
+                        cfg if cfg.is_file() else root / formats.RUN_YAML,
+                        "fine-tuning will need "
+                        + " and ".join(f"{ANNOTATIONS_DIR}/{r}" for r in ANNOTATION_FILES)
+                        + " (a prediction does not read them)",
+                        key=None if cfg.is_file() else "window_prep",
+                        hint="add them before esrunner finetune; validate --finetune checks them",
+                        rule="finetune",
+                        severity="notice",
+                    )
+                )
         project, diags = ProjectDocs.load(
             root,
             paths,
@@ -163,17 +185,19 @@ class ProjectDocs:
 
             with contextlib.suppress(ProjectError):  # the fine-tune rule reports it
                 project.finetune = FinetuneFiles.from_dir(root)
-        if not requests:
+        if not requests:  # the request belongs to a run, not to the model
             missing = Diagnostic(
                 root / "prediction",
-                f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in prediction/ "
-                "or prediction_requests/",
-                hint="add at least one prediction request",
+                f"no request here (no {formats.REFERENCE_REQUEST}, no *.geojson in prediction/ "
+                "or prediction_requests/): the request rules were not run",
+                hint="give the request with the run: esrunner run DIR --request FILE",
                 rule="files",
+                severity="warning",
             )
             project.found.append(missing)
             diags.append(missing)
-        return project, diags
+        project.found += notes
+        return project, diags + notes
 
     @staticmethod
     def from_finetune(files: Any) -> tuple[ProjectDocs, list[Diagnostic]]:

@@ -133,7 +133,6 @@ CASES: list[tuple[str, Mutation, str, str | None, str]] = [
     ("request-bad-geometry-type", req_feature(lambda f: f["geometry"].update(type="Circle")), REQ,
      "features[0].geometry.type", "'Circle'"),
     ("request-crs", edit_json(REQ, lambda d: d.update(crs={"type": "name"})), REQ, "crs", "no 'crs' member"),
-    ("no-request", lambda d: (d / REQ).unlink(), "prediction", None, "no *.geojson in prediction/"),
     ("req-index-url", write("requirements.txt", "--index-url https://example.invalid/simple\nnumpy\n"),
      "requirements.txt", None, "changes where packages come from"),
     ("req-vcs", write("requirements.txt", "git+https://example.invalid/x.git#egg=x\n"), "requirements.txt",

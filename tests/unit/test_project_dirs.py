@@ -1,0 +1,50 @@
+"""What a project directory must hold for a prediction: no annotations, no request."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rslp.checks import check_project
+from rslp.errors import ProjectError
+from rslp.project import ProjectFiles
+from tests.conftest import DEMO, REPO
+
+FINETUNE_DEMO = REPO / "data" / "demo-finetune"
+
+
+def _copy(src: Path, dst: Path, *leave: str) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("scratch", "__pycache__", *leave))
+    return dst
+
+
+def test_a_prediction_needs_no_annotations(tmp_path: Path) -> None:
+    project = _copy(FINETUNE_DEMO, tmp_path / "ft", "annotations")
+    found = check_project(project)
+    assert not [d for d in found if d.severity == "error"], found
+    notes = [d for d in found if d.rule == "finetune"]
+    assert len(notes) == 1 and notes[0].severity == "notice"
+    assert "fine-tuning will need annotations/annotation_task_features.geojson" in str(notes[0])
+    assert notes[0].file.name == "finetune_strategies.yaml"
+    # Asked for fine-tuning (validate --finetune), they are required.
+    errors = [d for d in check_project(project, finetune=True) if d.severity == "error"]
+    assert {d.file.name for d in errors} == {
+        "annotation_task_features.geojson",
+        "annotation_features.geojson",
+    }, errors
+
+
+def test_the_request_comes_with_the_run(tmp_path: Path) -> None:
+    project = _copy(DEMO, tmp_path / "demo", "prediction")
+    found = check_project(project)
+    assert not [d for d in found if d.severity == "error"], found
+    warning = [d for d in found if "no request here" in d.message]
+    assert len(warning) == 1 and warning[0].severity == "warning"
+    assert "esrunner run DIR --request FILE" in (warning[0].hint or "")
+    with pytest.raises(ProjectError) as err:
+        ProjectFiles.from_dir(project)
+    assert "--request FILE" in str(err.value)
+    request = DEMO / "prediction" / "test-request1.geojson"
+    assert ProjectFiles.from_dir(project, request).request_geojson == request.resolve()
