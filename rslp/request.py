@@ -77,11 +77,40 @@ def feature_id(raw: dict[str, Any], index: int) -> str:
     return f"f{index}-{digest}"
 
 
+PLATFORM_KEY = "geometry"
+
+
+def unwrap(doc: Any) -> tuple[Any, str]:
+    """A request as the FeatureCollection the runner reads, and the key it was under.
+
+    A single Feature is read as a collection of one. A *platform request body* (the
+    hosted service's ``{"geometry": <FeatureCollection>, "model_pipeline_id": ...,
+    "workflow_type": ...}``) is read as the collection under ``geometry``; its other
+    keys are ignored.
+
+    Returns:
+        (the collection, or ``doc`` unchanged when it is neither; ``"geometry"`` for a
+        platform body, else ``""``).
+    """
+    prefix = ""
+    if (
+        isinstance(doc, dict)
+        and doc.get("type") not in ("FeatureCollection", "Feature")
+        and isinstance(doc.get(PLATFORM_KEY), dict)
+        and doc[PLATFORM_KEY].get("type") in ("FeatureCollection", "Feature")
+    ):
+        doc, prefix = doc[PLATFORM_KEY], PLATFORM_KEY
+    if isinstance(doc, dict) and doc.get("type") == "Feature" and "features" not in doc:
+        doc = {"type": "FeatureCollection", "features": [doc]}
+    return doc, prefix
+
+
 def load_request(path: Path) -> list[RequestFeature]:
     """Load and check a prediction request.
 
     Args:
-        path: a GeoJSON FeatureCollection (or a single Feature).
+        path: a GeoJSON FeatureCollection (or a single Feature, or a platform request
+            body: see :func:`unwrap`).
 
     Returns:
         the features, in file order.
@@ -95,18 +124,23 @@ def load_request(path: Path) -> list[RequestFeature]:
         raise ProjectError(path, "request file does not exist") from None
     except json.JSONDecodeError as e:
         raise ProjectError(path, f"not valid JSON: {e}") from None
-    if isinstance(doc, dict) and doc.get("type") == "Feature":
-        doc = {"type": "FeatureCollection", "features": [doc]}
+    doc, prefix = unwrap(doc)
+    at = f"{prefix}." if prefix else ""
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise ProjectError(path, "expected a GeoJSON FeatureCollection", "type")
+        raise ProjectError(
+            path,
+            "expected a GeoJSON FeatureCollection (or a platform request body with one under "
+            "'geometry')",
+            f"{at}type",
+        )
     raw_features = doc.get("features")
     if not isinstance(raw_features, list) or not raw_features:
-        raise ProjectError(path, "expected a non-empty list of features", "features")
+        raise ProjectError(path, "expected a non-empty list of features", f"{at}features")
 
     features: list[RequestFeature] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_features):
-        key = f"features[{i}]"
+        key = f"{at}features[{i}]"
         if not isinstance(raw, dict):
             raise ProjectError(path, "expected a Feature object", key)
         props = raw.get("properties") or {}

@@ -29,12 +29,15 @@ class Document:
         role: for a section of ``olmoearth_run.yaml`` seen in a seed role (see
             :mod:`rslp.formats`), that role: ``data`` and ``lines`` use the seed's keys and
             diagnostics name the keys as written in the file.
+        prefix: where ``data`` sits in the file (a platform request body's
+            ``geometry``): diagnostics name the keys as written.
     """
 
     path: Path
     data: Any = None
     lines: dict[KeyPath, int] = field(default_factory=dict)
     role: str | None = None
+    prefix: KeyPath = ()
 
     def section(self, role: str) -> Document:
         """This ``olmoearth_run.yaml`` document's section that plays ``role``."""
@@ -47,7 +50,7 @@ class Document:
 
     def line(self, key: KeyPath) -> int | None:
         """The line of ``key``, or of its nearest parent that has one."""
-        k = tuple(key)
+        k = (*self.prefix, *key)
         while k:
             if k in self.lines:
                 return self.lines[k]
@@ -64,6 +67,7 @@ class Document:
     ) -> Diagnostic:
         """A diagnostic located at ``key`` of this document."""
         shown = formats.real_key(self.role, tuple(key)) if self.role else tuple(key)
+        shown = (*self.prefix, *shown)
         return Diagnostic(
             self.path,
             message,

@@ -123,7 +123,9 @@ class ProjectDocs:
             doc, errs = load_document(path)
             diags += errs
             if not errs:
-                parsed.append(_as_collection(doc))
+                collection, notes = _as_collection(doc)
+                parsed.append(collection)
+                diags += notes
         project = ProjectDocs(root=root, docs=docs, requests=parsed, **options)  # type: ignore[arg-type]
         project.found = list(diags)
         return project, diags
@@ -259,12 +261,35 @@ def dig(node: Any, *keys: str | int) -> Any:
     return node
 
 
-def _as_collection(doc: Document) -> Document:
-    """A request that is a single Feature, as the FeatureCollection the runner reads it as."""
-    data = doc.data
-    if isinstance(data, dict) and data.get("type") == "Feature" and "features" not in data:
-        doc.data = {"type": "FeatureCollection", "features": [doc.data]}
-        doc.lines = {(): 1, ("features",): 1} | {
-            ("features", 0, *k): v for k, v in doc.lines.items()
+def _as_collection(doc: Document) -> tuple[Document, list[Diagnostic]]:
+    """A request as the FeatureCollection the runner reads (:func:`rslp.request.unwrap`).
+
+    A platform request body gets a notice; its keys are still named as written.
+    """
+    from rslp.request import PLATFORM_KEY, unwrap
+
+    data, prefix = unwrap(doc.data)
+    notes = []
+    if prefix:
+        ignored = sorted(k for k in doc.data if k != PLATFORM_KEY)
+        notes.append(
+            doc.diag(
+                f"a platform request body: its {PLATFORM_KEY!r} FeatureCollection is the request"
+                + (f"; {', '.join(ignored)} ignored" if ignored else ""),
+                rule="request",
+                severity="notice",
+            )
+        )
+        doc.prefix = (PLATFORM_KEY,)
+        inner = doc.data[PLATFORM_KEY]
+    else:
+        inner = doc.data
+    if data is not inner:  # a single Feature: lines under features[0]
+        doc.lines = doc.lines | {
+            (*doc.prefix, "features", 0, *k[len(doc.prefix) :]): v
+            for k, v in doc.lines.items()
+            if k[: len(doc.prefix)] == doc.prefix
         }
-    return doc
+        doc.lines.setdefault((*doc.prefix, "features"), doc.lines.get(doc.prefix, 1))
+    doc.data = data
+    return doc, notes

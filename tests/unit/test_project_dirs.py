@@ -48,3 +48,34 @@ def test_the_request_comes_with_the_run(tmp_path: Path) -> None:
     assert "--request FILE" in str(err.value)
     request = DEMO / "prediction" / "test-request1.geojson"
     assert ProjectFiles.from_dir(project, request).request_geojson == request.resolve()
+
+
+def test_a_platform_request_body_is_read_as_its_collection(tmp_path: Path) -> None:
+    import json
+
+    from rslp.request import load_request
+
+    project = _copy(DEMO, tmp_path / "demo")
+    path = project / "prediction" / "test-request1.geojson"
+    collection = json.loads(path.read_text())
+    body = {"geometry": collection, "model_pipeline_id": "p-1", "workflow_type": "PREDICTION"}
+    path.write_text(json.dumps(body, indent=1))
+    assert [f.id for f in load_request(path)] == [
+        f.get("id") or f["properties"]["id"] for f in collection["features"]
+    ]
+    found = check_project(project)
+    assert not [d for d in found if d.severity == "error"], found
+    notes = [d for d in found if d.rule == "request" and d.severity == "notice"]
+    assert len(notes) == 1
+    assert "platform request body" in notes[0].message
+    assert "model_pipeline_id, workflow_type ignored" in notes[0].message
+    # Errors inside it name the key path and line as written.
+    collection["features"][1]["properties"]["es_end_time"] = "2020-01-01T00:00:00+00:00"
+    path.write_text(json.dumps(body, indent=1))
+    errors = [d for d in check_project(project) if d.severity == "error"]
+    assert len(errors) == 1 and errors[0].key == "geometry.features[1].properties", errors
+    lines = path.read_text().splitlines()
+    assert "2020-01-01" in "".join(lines[errors[0].line - 1 : errors[0].line + 8])
+    with pytest.raises(ProjectError, match="time range is reversed") as err:
+        load_request(path)
+    assert err.value.key == "geometry.features[1].properties"
