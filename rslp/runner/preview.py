@@ -130,8 +130,13 @@ def draw_preview(
                 draw.ellipse((x - 3, y - 3, x + 3, y + 3), outline=(0, 0, 0, 255), width=2)
             else:
                 draw.line(ring, fill=(0, 0, 0, 255), width=2)
+    from PIL import ImageFont
+
     draw.text(
-        (6, 4), f"{len(features)} features, {len(windows)} windows shown", fill=(0, 0, 0, 255)
+        (8, 6),
+        f"{len(features)} request features  |  {len(windows)} windows drawn",
+        fill=(0, 0, 0, 255),
+        font=ImageFont.load_default(size=18),
     )
     with atomic_path(path) as tmp:
         img.convert("RGB").save(tmp, format="PNG")
