@@ -65,6 +65,7 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
         }
     )
     trainer.setdefault("accelerator", "auto")
+    cpu_autocast(cfg, ctx.files.model_yaml)
     trainer["callbacks"] = [
         cb
         for cb in trainer.get("callbacks") or []
@@ -80,6 +81,68 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
             )
         args["path"] = ds_path
     return cfg
+
+
+HALF_DTYPES = frozenset({"bfloat16", "float16", "bf16", "fp16", "half"})
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _on_gpu(trainer: dict[str, Any]) -> bool:
+    """Whether the predict trainer will run on a GPU."""
+    import torch
+
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    if accelerator in ("gpu", "cuda"):
+        return True
+    return accelerator == "auto" and torch.cuda.is_available()
+
+
+def cpu_autocast(cfg: dict[str, Any], model_yaml: Path) -> list[str]:
+    """Turn half-precision autocast off where the model runs on a CPU.
+
+    Encoders such as rslearn's OlmoEarth and Galileo autocast to ``bfloat16`` by default
+    (``autocast_dtype``), which fails on a CPU at the first batch. On a CPU such a class
+    gets ``autocast_dtype: null`` (what model.yaml would say to run in float32), with one
+    warning naming model.yaml and the key; on a GPU nothing changes.
+
+    Returns:
+        the key paths changed.
+    """
+    import inspect
+
+    from rslp.plugins import ClassPathError, load_class
+
+    if _on_gpu(cfg.get("trainer") or {}):
+        return []
+    changed = []
+    for path, node in class_nodes(cfg):
+        args = node.get("init_args")
+        value = args.get("autocast_dtype") if isinstance(args, dict) else None
+        if not isinstance(args, dict) or "autocast_dtype" not in args:
+            try:
+                param = inspect.signature(load_class(node["class_path"])).parameters.get(
+                    "autocast_dtype"
+                )
+            except (ClassPathError, TypeError, ValueError):
+                continue  # the preflight names a class that does not import
+            if param is None or param.default is inspect.Parameter.empty:
+                continue
+            value = param.default
+        if str(value).lower().removeprefix("torch.") not in HALF_DTYPES:
+            continue
+        node["init_args"] = {**(args if isinstance(args, dict) else {}), "autocast_dtype": None}
+        key = f"{key_str(path)}.init_args.autocast_dtype"
+        changed.append(key)
+        if (str(model_yaml), key) not in _WARNED:
+            _WARNED.add((str(model_yaml), key))
+            logger.warning(
+                "%s: %s is %s, which does not run on a CPU: running without autocast "
+                "(float32) here; set it to null to say so",
+                model_yaml,
+                key,
+                value,
+            )
+    return changed
 
 
 def run_templates(ctx: RunContext) -> dict[str, str]:
