@@ -119,3 +119,44 @@ def test_failed_window_stage_leaves_nothing_that_looks_finished(tmp_path: Path) 
     # The stage dies here (no publish_dir): the final directory does not exist.
     assert not final.exists()
     assert staging.name.startswith(".")
+
+
+def test_class_maps_become_small_unsigned_integers_with_a_colour_table(tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from rslp.common.postprocessing.geotiff import as_class_map, write_cog
+
+    nan = float("nan")
+    scores = np.array([[[0.0, 1.0], [2.0, nan]]], dtype=np.float32)
+    out, nodata = as_class_map(scores, nan, [0, 1, 2])
+    assert out.dtype == np.uint8 and nodata == 255.0
+    assert out.tolist() == [[[0, 1], [2, 255]]]
+    # Already the smallest type: unchanged; a nodata that fits is kept.
+    same = np.array([[[0, 1]]], dtype=np.uint8)
+    assert as_class_map(same, 255.0, [0, 1])[0] is same
+    kept = np.array([[[0.0, 7.0], [1.0, 1.0]]], dtype=np.float32)
+    assert as_class_map(kept, 7.0, [0, 1])[1] == 7.0
+    # Many classes: uint16; not a class map (fractions, negatives): left alone.
+    wide = np.array([[[0.0, 300.0]]], dtype=np.float32)
+    assert as_class_map(wide, None, list(range(301)))[0].dtype == np.uint16
+    frac = np.array([[[0.25, 1.0]]], dtype=np.float32)
+    assert as_class_map(frac, nan, [0, 1])[0] is frac
+    assert as_class_map(-kept, nan, [0, 1])[0].dtype == np.float32
+    assert as_class_map(scores, nan, [])[0] is scores  # no classes: a regression
+    # Written as a COG: integer, nodata and a colour table a GIS shows.
+    path = write_cog(
+        tmp_path / "c.tif", out, "EPSG:32632", from_origin(0, 20, 10, 10), nodata, ["a", "b", "c"]
+    )
+    with rasterio.open(path) as src:
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+        cmap = src.colormap(1)
+        assert len({cmap[0], cmap[1], cmap[2]}) == 3
+    wide_out, wide_nd = as_class_map(wide, None, list(range(301)))
+    names = [f"c{i}" for i in range(301)]
+    path = write_cog(
+        tmp_path / "w.tif", wide_out, "EPSG:32632", from_origin(0, 20, 10, 10), wide_nd, names
+    )
+    with rasterio.open(path) as src:
+        assert src.dtypes[0] == "uint16" and src.colormap(1)[300][3] == 255

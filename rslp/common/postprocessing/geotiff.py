@@ -81,20 +81,71 @@ def _profile(
     }
 
 
+PALETTE_DTYPES = {"uint8": 255, "uint16": 65535}  # what GeoTIFF colour tables index
+
+
 def _paletted(array: np.ndarray, class_names: list[str] | None, legend: Legend | None) -> bool:
     classes = bool(class_names) or (legend is not None and bool(legend.classes))
-    return classes and array.shape[0] == 1 and array.dtype == np.uint8
+    return classes and array.shape[0] == 1 and str(array.dtype) in PALETTE_DTYPES
 
 
 def _decorate(dst: Any, class_names: list[str] | None, legend: Legend | None = None) -> None:
-    """Record class names (and colours) as tags and, for one-band uint8 classes, a colormap.
+    """Record class names (and colours) as tags and, for one-band classes, a colormap.
 
     Call it before writing pixels: GDAL fixes the photometric tag at the first write.
     """
     dst.update_tags(**_tags(class_names, legend))
     colors = colors_for(class_names, legend)
-    if colors and dst.count == 1 and dst.dtypes[0] == "uint8":
-        dst.write_colormap(1, {v: c for v, c in colors.items() if 0 <= v <= 255})
+    top = PALETTE_DTYPES.get(dst.dtypes[0])
+    if colors and dst.count == 1 and top is not None:
+        dst.write_colormap(1, {v: c for v, c in colors.items() if 0 <= v <= top})
+
+
+def class_values(class_names: list[str] | None, legend: Legend | None) -> list[int]:
+    """The stored values of a class raster's classes (empty when it holds no classes)."""
+    if legend is not None and legend.classes:
+        return [int(c.value) for c in legend.classes if isinstance(c.value, int)]
+    return list(range(len(class_names or [])))
+
+
+def as_class_map(
+    array: np.ndarray, nodata: float | None, classes: list[int]
+) -> tuple[np.ndarray, float | None]:
+    """A one-band class raster in the smallest unsigned integer type holding its values.
+
+    A model's class map often comes out as float32 (its output layer's type), which a
+    GIS cannot show with a colour table. When ``classes`` are known and every valid pixel
+    is a whole number from 0 up, the raster becomes uint8 (else uint16, uint32), large
+    enough for every class value and the nodata value; a nodata value that cannot be
+    stored (None, NaN, negative, fractional) becomes the type's maximum (255 for uint8),
+    which is above every class. Anything else is returned unchanged.
+
+    Returns:
+        (the raster, its nodata value).
+    """
+    if not classes or array.shape[0] != 1:
+        return array, nodata
+    if nodata is None:
+        valid = np.ones(array.shape, dtype=bool)
+    elif np.isnan(nodata):
+        valid = ~np.isnan(array)
+    else:
+        valid = array != nodata
+    data = array[valid]
+    if data.size and (
+        not np.all(np.isfinite(data)) or data.min() < 0 or np.any(data != np.floor(data))
+    ):
+        return array, nodata  # not a class map (e.g. scores)
+    top = max([*classes, int(data.max()) if data.size else 0])
+    keep = nodata is not None and not np.isnan(nodata) and nodata >= 0 and nodata == int(nodata)
+    for dtype, most in (("uint8", 255), ("uint16", 65535), ("uint32", 2**32 - 1)):
+        fill = int(nodata) if keep and nodata is not None else (most if top < most else None)
+        if fill is not None and max(top, fill) <= most:
+            if str(array.dtype) == dtype and (keep or nodata is None):
+                return array, nodata
+            out = np.where(valid, array, fill).astype(dtype)
+            return out, float(fill)
+    return array, nodata
 
 
 def write_geotiff(

@@ -10,7 +10,13 @@ from affine import Affine
 from rasterio.features import geometry_mask
 
 from rslp.common.partitioners.projection import PixelGrid, lonlat_to_pixels
-from rslp.common.postprocessing.geotiff import mosaic, write_geotiff, write_tiles
+from rslp.common.postprocessing.geotiff import (
+    as_class_map,
+    class_values,
+    mosaic,
+    write_geotiff,
+    write_tiles,
+)
 from rslp.common.postprocessing.interface import OutputLayer, WindowResult, warn_once
 from rslp.common.postprocessing.passthrough import PassThrough
 from rslp.common.postprocessing.quicklook import render_quicklook
@@ -171,6 +177,8 @@ class CombineGeotiff(NoopRaster):
                 array = self.value_transform.apply(array, nodata)
             tags[TRANSFORM_TAG] = self.value_transform.tag
             nodata = self.value_transform.nodata_after(nodata)
+        # A class map a GIS opens as classes: integer type and a colour table.
+        array, nodata = as_class_map(array, nodata, class_values(layer.class_names, layer.legend))
         paths = write_tiles(
             out,
             array,
