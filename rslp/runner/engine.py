@@ -142,7 +142,7 @@ class Event:
     partition_id: str
     step: str
     fingerprint: str = ""
-    count: int = 0
+    count: float = 0
     record: StepRecord | None = None
     worker: str = ""
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -162,7 +162,7 @@ class ThrottledReporter:
     def __init__(self, send: Reporter, interval: float = 0.5) -> None:
         self._send = send
         self._interval = interval
-        self._pending: dict[tuple[str, str], int] = {}
+        self._pending: dict[tuple[str, str], float] = {}
         self._last = float("-inf")  # the first count goes out at once
         self._lock = threading.Lock()
 
@@ -170,8 +170,8 @@ class ThrottledReporter:
         """A step starts (sent at once, after pending counts)."""
         self.flush([Event("start", partition_id, step, fingerprint, worker=worker_name())])
 
-    def windows(self, partition_id: str, step: str, count: int) -> None:
-        """``count`` more windows of a step finished."""
+    def windows(self, partition_id: str, step: str, count: float) -> None:
+        """``count`` more windows of a step finished (a fraction for part of a window)."""
         with self._lock:
             key = (partition_id, step)
             self._pending[key] = self._pending.get(key, 0) + count

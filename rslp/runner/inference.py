@@ -153,12 +153,13 @@ def run_templates(ctx: RunContext) -> dict[str, str]:
 class WindowCounter(Callback):
     """Counts windows as the prediction writer finishes them, and when prediction starts.
 
-    Runs after the RslearnWriter (callbacks run in list order): a window is finished when
-    its last crop has been written.
+    Runs after the RslearnWriter (callbacks run in list order). Each crop written counts
+    as its share of its window (``1 / num_crops_in_window``), so progress moves within a
+    window predicted patch by patch (``load_all_patches``), not only at its end.
     """
 
     def __init__(self) -> None:
-        self.on_windows: Callable[[int], None] | None = None
+        self.on_windows: Callable[[float], None] | None = None
         self.predict_started: float | None = None
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
@@ -174,9 +175,9 @@ class WindowCounter(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Report the windows whose last crop was in this batch."""
+        """Report the share of windows this batch's crops finished."""
         metadatas = batch[2] if isinstance(batch, tuple | list) and len(batch) == 3 else []
-        done = sum(1 for m in metadatas if m.crop_idx == m.num_crops_in_window - 1)
+        done = sum(1 / max(1, int(getattr(m, "num_crops_in_window", 1))) for m in metadatas)
         if done and self.on_windows is not None:
             self.on_windows(done)
 
@@ -236,14 +237,14 @@ class Predictor:
             ) from None
 
     def predict(
-        self, partition_id: str, names: list[str], on_windows: Callable[[int], None] | None
+        self, partition_id: str, names: list[str], on_windows: Callable[[float], None] | None
     ) -> float:
         """Predict the named windows of a partition's group.
 
         Args:
             partition_id: the window group.
             names: the planned window names.
-            on_windows: called with the number of windows each batch finished.
+            on_windows: called with the windows (a fraction for crops) each batch finished.
 
         Returns:
             the set-up time of this call in seconds (start until the predict loop runs).
@@ -373,7 +374,7 @@ def check_model_classes(ctx: RunContext) -> None:
 
 
 def run_inference(
-    ctx: RunContext, partition_id: str, on_windows: Callable[[int], None] | None = None
+    ctx: RunContext, partition_id: str, on_windows: Callable[[float], None] | None = None
 ) -> dict[str, Any]:
     """Predict every window of a partition, writing the output layer.
 

@@ -7,6 +7,16 @@ import time
 from typing import IO, Any
 
 
+def _duration(seconds: float) -> str:
+    """``75`` -> ``1m15s``; ``4000`` -> ``1h06m``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 class Progress:
     """Reports progress of each pipeline step.
 
@@ -23,7 +33,7 @@ class Progress:
         self.bars = self.stream.isatty() if bars is None else bars
         self._bars: dict[str, Any] = {}
         self._totals: dict[str, int] = {}
-        self._done: dict[str, int] = {}
+        self._done: dict[str, float] = {}
         self._start: dict[str, float] = {}
 
     def start(self, step: str, total: int) -> None:
@@ -43,19 +53,24 @@ class Progress:
                 disable=False,  # the CLI turns library bars off with TQDM_DISABLE, not ours
             )
 
-    def advance(self, step: str, windows: int, note: str = "") -> None:
-        """Count ``windows`` more windows of ``step`` as done (``note``: e.g. the partition)."""
+    def advance(self, step: str, windows: float, note: str = "") -> None:
+        """Count ``windows`` more windows of ``step`` as done (``note``: e.g. the partition).
+
+        A fraction is part of a window (the crops of a window predicted patch by patch).
+        """
         if step not in self._totals:
-            self.start(step, windows)
+            self.start(step, int(windows))
         self._done[step] += windows
         if self.bars:
             self._bars[step].update(windows)
             return
         elapsed = max(time.monotonic() - self._start[step], 1e-9)
-        rate = self._done[step] / elapsed
-        self.stream.write(
-            f"[{step}] {self._done[step]}/{self._totals[step]} windows ({rate:.1f}/s) {note}\n"
-        )
+        done, total = self._done[step], self._totals[step]
+        rate = done / elapsed
+        shown = f"{done:.0f}" if abs(done - round(done)) < 1e-6 else f"{done:.1f}"
+        left = total - done
+        eta = f", ETA {_duration(left / rate)}" if rate > 0 and left > 1e-6 else ""
+        self.stream.write(f"[{step}] {shown}/{total} windows ({rate:.1f}/s{eta}) {note}\n")
         self.stream.flush()
 
     def note(self, text: str) -> None:

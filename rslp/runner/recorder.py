@@ -57,7 +57,7 @@ class Recorder:
         self.ran: dict[str, list[str]] = {}
         self.failures: list[tuple[str, RunnerError]] = []
         self.stats: list[StepRecord] = []
-        self._counted: dict[tuple[str, str], int] = {}
+        self._counted: dict[tuple[str, str], float] = {}
         self._finished: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self._lock = threading.RLock()

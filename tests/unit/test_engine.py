@@ -99,3 +99,26 @@ def test_a_worker_handed_another_gpu_builds_its_model_again(
     assert _predictor_key(ctx) == first
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     assert _predictor_key(ctx) != first
+
+
+def test_progress_moves_within_a_window_predicted_patch_by_patch() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from rslp.runner.inference import WindowCounter
+
+    got: list[float] = []
+    counter = WindowCounter()
+    counter.on_windows = got.append
+    crops = [SimpleNamespace(crop_idx=i, num_crops_in_window=4) for i in range(2)]
+    counter.on_predict_batch_end(None, None, None, (None, None, crops), 0)
+    assert got == [0.5]  # two of a window's four patches
+    stream = io.StringIO()
+    progress = Progress(stream, bars=False)
+    progress.start("inference", 10)
+    progress.advance("inference", 2.5, "p (running)")
+    line = stream.getvalue().splitlines()[-1]
+    assert line.startswith("[inference] 2.5/10 windows (") and ", ETA " in line, line
+    progress.advance("inference", 7.5, "p done")
+    assert stream.getvalue().splitlines()[-1].startswith("[inference] 10/10 windows (")
+    assert "ETA" not in stream.getvalue().splitlines()[-1]
