@@ -18,6 +18,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling
 
 from rslp.common.postprocessing.legend import Legend
+from rslp.common.postprocessing.transform import valid_mask
 from rslp.fsutil import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -125,12 +126,7 @@ def as_class_map(
     """
     if not classes or array.shape[0] != 1:
         return array, nodata
-    if nodata is None:
-        valid = np.ones(array.shape, dtype=bool)
-    elif np.isnan(nodata):
-        valid = ~np.isnan(array)
-    else:
-        valid = array != nodata
+    valid = valid_mask(array, nodata)
     data = array[valid]
     if data.size and (
         not np.all(np.isfinite(data)) or data.min() < 0 or np.any(data != np.floor(data))

@@ -10,6 +10,16 @@ from typing import Any
 import numpy as np
 import rasterio
 
+
+def valid_mask(array: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Where ``array`` holds data: not ``nodata`` (NaN compares as NaN; None: everywhere)."""
+    if nodata is None:
+        return np.ones(array.shape, dtype=bool)
+    if np.isnan(nodata):
+        return ~np.isnan(array)
+    return np.asarray(array != nodata)
+
+
 TRANSFORM_TAG = "value_transform"
 OUTPUT_DTYPES = ("uint8", "int16", "int32", "float32")
 
@@ -82,12 +92,7 @@ class LinearTransform:
 
     def apply(self, array: np.ndarray, nodata: float | None) -> np.ndarray:
         """The transformed array (nodata pixels kept as nodata)."""
-        if nodata is None:
-            valid = np.ones(array.shape, dtype=bool)
-        elif np.isnan(nodata):
-            valid = ~np.isnan(array)
-        else:
-            valid = array != nodata
+        valid = valid_mask(array, nodata)
         out = array.astype(np.float64) * self.scale + self.offset
         dtype = np.dtype(self.output_dtype) if self.output_dtype else array.dtype
         if np.issubdtype(dtype, np.integer):
