@@ -174,11 +174,11 @@ class EsPredictRunner:
         ids = list(partition_ids)
         plan = partition_step.load_plan(self.ctx)["partitions"]
         floor, source = run_floor(self.ctx)
-        enforce_floor(
+        outcome = enforce_floor(
             self.ctx, {p["id"]: p["num_windows"] for p in plan if p["id"] in ids}, floor, source
         )
         outs = postprocess_step.combine(self.ctx, ids)
-        list_rejected(self.ctx, ids)
+        list_rejected(self.ctx, outcome)
         self.scratch.update_manifest(results=[str(p) for p in outs])
         return outs
 

@@ -30,6 +30,7 @@ from rslp.finetune.context import FinetuneContext
 from rslp.finetune.preparers import LabeledWindow
 from rslp.finetune.splitters import SPLITS
 from rslp.fsutil import atomic_path, sha256_file, write_json_atomic
+from rslp.runner.outcomes import Rejection, rejection_properties
 
 logger = logging.getLogger(__name__)
 
@@ -298,10 +299,11 @@ def build_dataset(ctx: FinetuneContext) -> int:
     dataset, windows = _windows(ctx)
     problems, failure = materialize(dataset, windows, ctx.scratch, "finetune", None, RetryPolicy())
     split_key = ctx.config.split_property
-    rejected: dict[str, tuple[str, str]] = {}
+    rejected: dict[str, Rejection] = {}
     for (layer, why), bad in problems.items():
         for w in bad:
-            rejected[w.name] = (layer, why)
+            task = str((w.options or {}).get("task_id", ""))
+            rejected[w.name] = Rejection(w.name, layer, why, failure or "", [task])
             if (w.options or {}).get(split_key) != REJECTED:
                 w.options = {**(w.options or {}), split_key: REJECTED, "was": w.options[split_key]}
                 w.save()
@@ -310,7 +312,7 @@ def build_dataset(ctx: FinetuneContext) -> int:
     summary["rejected"] = {s: dropped.get(s, 0) for s in SPLITS}
     write_json_atomic(ctx.scratch.root / WINDOWS_JSON, summary)
     listing = ctx.scratch.root / REJECTED_GEOJSON
-    _write_rejected(listing, windows, rejected, failure or "")
+    _write_rejected(listing, windows, rejected)
     if not windows:
         return 0
     ready = len(windows) - len(rejected)
@@ -318,14 +320,14 @@ def build_dataset(ctx: FinetuneContext) -> int:
     where = f"{ctx.files.finetune_yaml}: {ctx.files.key('min_window_success_rate')}"
     if ready < floor * len(windows) - 1e-9:
         err = materialize_error(ctx, None, problems)
-        bad_ws = [w for w in windows if w.name in rejected]
+        tasks = sorted({t for r in rejected.values() for t in r.feature_ids})
         raise StepError(
             "finetune",
             f"{ready} of {len(windows)} labeled windows have imagery "
             f"({ready / len(windows):.1%}), below min_window_success_rate {floor:g} ({where}); "
             f"{err.detail}; the rejected windows are listed in {listing}",
             None,
-            tuple(f"task {t}" for t in sorted({str(w.options.get("task_id")) for w in bad_ws})),
+            tuple(f"task {t}" for t in tasks),
         )
     left = {s: summary["splits"][s] - summary["rejected"][s] for s in ("train", "val")}
     empty = [s for s, n in left.items() if n <= 0]
@@ -338,12 +340,9 @@ def build_dataset(ctx: FinetuneContext) -> int:
     return ready
 
 
-def _write_rejected(
-    path: Path, windows: list[Any], rejected: dict[str, tuple[str, str]], detail: str
-) -> None:
+def _write_rejected(path: Path, windows: list[Any], rejected: dict[str, Rejection]) -> None:
     """``rejected_windows.geojson`` of a fine-tune: each rejected window, its task and why."""
     from rslp.common.partitioners.interface import WindowSpec
-    from rslp.runner.outcomes import REASONS
     from rslp.runner.preview import write_windows_geojson
 
     if not rejected:
@@ -358,18 +357,15 @@ def _write_rejected(
                 float(w.projection.x_resolution),
                 tuple(w.bounds),
                 w.time_range,
-                [str((w.options or {}).get("task_id", ""))],
+                rejected[w.name].feature_ids,
             ),
         )
         for w in windows
         if w.name in rejected
     ]
-
-    def props(split: str, spec: Any) -> dict[str, Any]:
-        layer, why = rejected[spec.name]
-        return {"layer": layer, "reason": why, "why": REASONS[why], "detail": detail}
-
-    write_windows_geojson(path, iter(specs), props)
+    write_windows_geojson(
+        path, iter(specs), lambda _split, spec: rejection_properties(rejected[spec.name])
+    )
 
 
 def monitor(model_config: dict[str, Any]) -> tuple[str, str]:

@@ -141,24 +141,24 @@ class RunOutcome:
 
     Attributes:
         planned: planned windows.
-        rejected: rejected windows.
-        partitions: partition id -> (planned, rejected) of those whose dataset step is done.
-        by_partition: partition id -> its (layer, reason) -> rejected windows.
+        rejected: rejected windows (kept as the partitions are added).
+        partitions: partition id -> its outcome, for those whose dataset step is done.
     """
 
     planned: int
     rejected: int = 0
-    partitions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    by_partition: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
-    details: dict[tuple[str, str], str] = field(default_factory=dict)
+    partitions: dict[str, PartitionOutcome] = field(default_factory=dict)
+
+    def rejections(self) -> Iterator[tuple[str, Rejection]]:
+        """(partition id, rejected window) over the run."""
+        for pid, outcome in self.partitions.items():
+            for r in outcome.rejected:
+                yield pid, r
 
     @property
     def reasons(self) -> Counter[tuple[str, str]]:
         """(layer, reason) -> rejected windows, over the run."""
-        total: Counter[tuple[str, str]] = Counter()
-        for c in self.by_partition.values():
-            total.update(c)
-        return total
+        return Counter((r.layer, r.reason) for _, r in self.rejections())
 
     @property
     def ready(self) -> int:
@@ -178,24 +178,19 @@ class RunOutcome:
         """Count a partition's outcome (replacing what was counted for it)."""
         old = self.partitions.get(outcome.partition_id)
         if old is not None:
-            self.rejected -= old[1]
-        self.partitions[outcome.partition_id] = (outcome.windows, len(outcome.rejected))
+            self.rejected -= len(old.rejected)
+        self.partitions[outcome.partition_id] = outcome
         self.rejected += len(outcome.rejected)
-        self.by_partition[outcome.partition_id] = Counter(
-            (r.layer, r.reason) for r in outcome.rejected
-        )
-        for r in outcome.rejected:
-            if r.detail:
-                self.details.setdefault((r.layer, r.reason), r.detail)
 
     def dominant(self) -> str:
-        """The most frequent layer and reason, in words."""
+        """The most frequent layer and reason, in words (with an error, where one was kept)."""
         reasons = self.reasons
         if not reasons:
             return "none"
         (layer, reason), n = reasons.most_common(1)[0]
         text = f"layer {layer!r}: {REASONS.get(reason, reason)} ({n} window(s))"
-        detail = self.details.get((layer, reason))
+        details = (r.detail for _, r in self.rejections() if (r.layer, r.reason) == (layer, reason))
+        detail = next((d for d in details if d), "")
         return f"{text}: {detail[:300]}" if detail else text
 
     def summary(self, floor: float) -> str:
@@ -216,15 +211,18 @@ def collect(scratch: Scratch, windows: dict[str, int]) -> RunOutcome:
     return run
 
 
-def _rejections(scratch: Scratch, ids: list[str]) -> Iterator[tuple[str, Rejection]]:
-    for pid in ids:
-        outcome = read_outcome(scratch, pid)
-        for r in outcome.rejected if outcome else []:
-            yield pid, r
+def rejection_properties(r: Rejection) -> dict[str, Any]:
+    """A rejected window's layer and reason as GeoJSON properties (in words too)."""
+    return {
+        "layer": r.layer,
+        "reason": r.reason,
+        "why": REASONS.get(r.reason, r.reason),
+        "detail": r.detail,
+    }
 
 
-def write_rejected_geojson(ctx: Any, ids: list[str], path: Path) -> int:
-    """Write the rejected windows of partitions ``ids`` as lon/lat GeoJSON to ``path``.
+def write_rejected_geojson(ctx: Any, run: RunOutcome, path: Path) -> int:
+    """Write the rejected windows of a run's outcome as lon/lat GeoJSON to ``path``.
 
     One feature per rejected window: its footprint, partition, name, request feature
     ids, layer, reason and detail. Removes ``path`` when there is none.
@@ -236,10 +234,9 @@ def write_rejected_geojson(ctx: Any, ids: list[str], path: Path) -> int:
     from rslp.runner.preview import write_windows_geojson
 
     by_pid: dict[str, dict[str, Rejection]] = {}
-    for pid, r in _rejections(ctx.scratch, ids):
+    for pid, r in run.rejections():
         by_pid.setdefault(pid, {})[r.name] = r
-    count = sum(len(v) for v in by_pid.values())
-    if not count:
+    if not by_pid:
         if path.exists():
             os.unlink(path)
         return 0
@@ -250,17 +247,10 @@ def write_rejected_geojson(ctx: Any, ids: list[str], path: Path) -> int:
                 if spec.name in rejected:
                     yield pid, spec
 
-    def props(pid: str, spec: Any) -> dict[str, Any]:
-        r = by_pid[pid][spec.name]
-        return {
-            "layer": r.layer,
-            "reason": r.reason,
-            "why": REASONS.get(r.reason, r.reason),
-            "detail": r.detail,
-        }
-
-    write_windows_geojson(path, windows(), props)
-    return count
+    write_windows_geojson(
+        path, windows(), lambda pid, spec: rejection_properties(by_pid[pid][spec.name])
+    )
+    return run.rejected
 
 
 class WindowFloorError(RunnerError):

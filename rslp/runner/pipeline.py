@@ -257,14 +257,14 @@ class Pipeline:
             try:
                 self._run_partitions(selected, steps, fps, result, windows, run_id)
             except PartitionsFailedError:  # say what is missing, also when the run fails
-                list_rejected(self.ctx, selected)
+                list_rejected(self.ctx, collect(self.scratch, {p: windows[p] for p in selected}))
                 raise
         result.outcome = enforce_floor(
             self.ctx, {p: windows[p] for p in selected}, result.floor, source
         )
         if "combine" in opts.steps:
             result.results = self._combine(selected, fps, result)
-        result.rejected_listing = list_rejected(self.ctx, selected)
+        result.rejected_listing = list_rejected(self.ctx, result.outcome)
         self.progress.close()
         return result
 
@@ -388,10 +388,10 @@ def run_floor(ctx: RunContext, given: float | None = None) -> tuple[float, str]:
     return value, f"{ctx.files.partition_strategies_yaml}: {key}"
 
 
-def list_rejected(ctx: RunContext, ids: list[str]) -> Path | None:
-    """Write ``results/rejected_windows.geojson`` of partitions ``ids`` (None: none rejected)."""
+def list_rejected(ctx: RunContext, outcome: RunOutcome) -> Path | None:
+    """Write ``results/rejected_windows.geojson`` of an outcome (None: none rejected)."""
     listing = ctx.scratch.results / REJECTED_GEOJSON
-    return listing if write_rejected_geojson(ctx, ids, listing) else None
+    return listing if write_rejected_geojson(ctx, outcome, listing) else None
 
 
 def enforce_floor(
@@ -418,7 +418,7 @@ def enforce_floor(
         publish_dir(fresh_dir(results), results)
     ctx.scratch.update_manifest(combine_step={"state": "refused"}, results=[])
     listing = results / REJECTED_GEOJSON
-    write_rejected_geojson(ctx, list(windows), listing)
+    write_rejected_geojson(ctx, outcome, listing)
     final = len(outcome.partitions) == len(windows)
     layer = outcome.reasons.most_common(1)[0][0][0]
     hint = (

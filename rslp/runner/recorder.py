@@ -49,7 +49,6 @@ class Recorder:
         self.scratch = scratch
         self.outcome = outcome or RunOutcome(planned=sum(windows.values()))
         self.floor = floor
-        self.floor_breached = self.outcome.below(floor)
         self.progress = progress
         self.windows = windows
         self.steps = steps
@@ -78,6 +77,11 @@ class Recorder:
                 t0 = time.monotonic()
                 self.flush()
                 wait = max(self.flush_interval, 10 * (time.monotonic() - t0))
+
+    @property
+    def floor_breached(self) -> bool:
+        """The rejected windows so far make the floor unreachable."""
+        return self.outcome.below(self.floor)
 
     @property
     def failed(self) -> bool:
@@ -136,13 +140,13 @@ class Recorder:
         found = read_outcome(self.scratch, partition_id)
         if found is None:
             return
+        breached = self.floor_breached
         self.outcome.add(found)
         if found.rejected:
             self.progress.note(
                 f"{partition_id}: {len(found.rejected)} of {found.windows} window(s) rejected"
             )
-        if not self.floor_breached and self.outcome.below(self.floor):
-            self.floor_breached = True
+        if not breached and self.floor_breached:
             self.progress.note(
                 f"window success rate can no longer reach {self.floor:g}: no new partition starts"
             )
