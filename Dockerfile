@@ -38,7 +38,13 @@ WORKDIR /work
 ENTRYPOINT ["esrunner"]
 CMD ["run", "/opt/project", "--scratch", "/work/scratch"]
 
+# A model variant's image runs that variant by default (esrunner reads these; empty: none).
+ARG RUN_CONFIG=""
+ARG MODEL_CONFIG=""
+ENV ESRUNNER_RUN_CONFIG=${RUN_CONFIG} ESRUNNER_MODEL_CONFIG=${MODEL_CONFIG}
+
 # Labels last: they change every build and must not invalidate the layers above.
+ARG VARIANT=""
 ARG VERSION=""
 ARG REVISION=""
 ARG CREATED=""
@@ -52,6 +58,7 @@ LABEL org.opencontainers.image.title="${PROJECT}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}" \
       io.esrunner.project="${PROJECT}" \
+      io.esrunner.variant="${VARIANT}" \
       io.esrunner.config-digest="${CONFIG_DIGEST}" \
       io.esrunner.checkpoint-sha256="${CHECKPOINT_SHA256}" \
       io.esrunner.val-accuracy="${VAL_ACCURACY}"

@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rslp.checks.diagnostics import Diagnostic, render
+
+if TYPE_CHECKING:
+    from rslp.variants import Variant
 
 
 @click.group()
@@ -34,6 +38,25 @@ def internal_errors() -> Iterator[None]:
         yield
     except Exception as e:
         click.echo(f"error: {logs.internal_error(e)}", err=True)
+        sys.exit(2)
+
+
+def variant_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--run-config`` and ``--model-config``: which model variant of the project."""
+    from rslp.cli import variant_options as options
+
+    return options(f)
+
+
+def chosen_variant(project: Path, run_config: str | None, model_config: str | None) -> Variant:
+    """The model variant of ``project`` the flags choose; a bad choice exits 2 with its error."""
+    from rslp.errors import ProjectError
+    from rslp.variants import choose
+
+    try:
+        return choose(project, run_config, model_config)
+    except ProjectError as e:
+        click.echo(f"error: {e}", err=True)
         sys.exit(2)
 
 
@@ -59,6 +82,7 @@ def internal_errors() -> Iterator[None]:
     is_flag=True,
     help="Also require the fine-tune's annotation files (checked anyway when present).",
 )
+@variant_options
 def validate(
     project_dir: Path,
     fmt: str,
@@ -67,15 +91,27 @@ def validate(
     require_imports: bool,
     image: str | None,
     finetune: bool,
+    run_config: str | None,
+    model_config: str | None,
 ) -> None:
-    """Check PROJECT_DIR against the JSON schemas and the cross-file rules."""
+    """Check PROJECT_DIR against the JSON schemas and the cross-file rules.
+
+    Without --run-config/--model-config every model variant of PROJECT_DIR is checked.
+    """
     from esbuild.image import BuildError
     from esbuild.validate import validate_project
 
     try:
         with internal_errors():  # a bug in a rule: never a traceback for the user's project
             diags = validate_project(
-                project_dir, deep, allow_sources, require_imports, image, finetune
+                project_dir,
+                deep,
+                allow_sources,
+                require_imports,
+                image,
+                finetune,
+                run_config,
+                model_config,
             )
     except BuildError as e:
         click.echo(f"error: {e}", err=True)
@@ -114,9 +150,12 @@ def schema(out: Path | None) -> None:
 
 
 def project_dirs(projects: tuple[Path, ...], all_projects: bool) -> list[Path]:
-    """The projects named, or with ``--all`` every directory under ``data/`` with a model.yaml."""
+    """The projects named, or with ``--all`` every directory under ``data/`` with a model config.
+
+    A model config is ``model.yaml`` or a variant's ``model_<name>.yaml``.
+    """
     if all_projects:
-        found = sorted(p.parent for p in Path("data").glob("*/model.yaml"))
+        found = sorted({p.parent for p in Path("data").glob("*/model*.yaml")})
         return list(projects) + [p for p in found if p not in projects]
     if not projects:
         raise click.UsageError("name a project directory, or use --all")
@@ -137,6 +176,7 @@ def project_dirs(projects: tuple[Path, ...], all_projects: bool) -> list[Path]:
 @click.option(
     "--base", type=click.Path(path_type=Path), default=None, help="Base requirements file."
 )
+@variant_options
 def lock(
     projects: tuple[Path, ...],
     all_projects: bool,
@@ -145,12 +185,21 @@ def lock(
     allow_sources: bool,
     force: bool,
     base: Path | None,
+    run_config: str | None,
+    model_config: str | None,
 ) -> None:
-    """Merge requirements/base.in with each project's requirements.txt into requirements.lock."""
+    """Merge requirements/base.in with each project's requirements.txt into requirements.lock.
+
+    The model variants of a directory share its requirements.txt, so they share one lock;
+    --run-config/--model-config only check that the variant is there.
+    """
     from esbuild import lock as locking
 
     failed = False
     for project in project_dirs(projects, all_projects):
+        if run_config is not None or model_config is not None:
+            with internal_errors():
+                chosen_variant(project, run_config, model_config)
         inputs = locking.lock_inputs(project, base)
         if check:
             problems = locking.check_lock(inputs)
@@ -198,6 +247,7 @@ def lock(
     default="text",
     help="How findings are printed (github: workflow annotations on stdout).",
 )
+@variant_options
 def build(
     project: Path,
     tags: tuple[str, ...],
@@ -207,11 +257,15 @@ def build(
     namespace: str | None,
     log: Path | None,
     fmt: str,
+    run_config: str | None,
+    model_config: str | None,
 ) -> None:
     """Validate PROJECT, check its lock, build its model image, check PROJECT inside it, tag it.
 
     The image is tagged only when the project passes inside it: imports, model parse and
     every other check run in the image's environment (offline), with its requirements.
+    A model variant (--run-config/--model-config) gets its own image, PROJECT-VARIANT,
+    which runs that variant by default.
     """
     from esbuild import image
     from esbuild import lock as locking
@@ -228,7 +282,12 @@ def build(
             sys.exit(1)
 
     with internal_errors():
-        refuse(validate_project(project), "does not validate; not building")
+        variant = chosen_variant(project, run_config, model_config)
+        picked = (run_config, model_config) if variant.name else (None, None)
+        refuse(
+            validate_project(project, run_config=picked[0], model_config=picked[1]),
+            "does not validate; not building",
+        )
     stale = locking.check_lock(locking.lock_inputs(project))
     if stale:
         click.echo("error: " + "; ".join(stale), err=True)
@@ -241,6 +300,7 @@ def build(
             registry,
             namespace,
             offline=wheelhouse is not None,
+            variant=variant,
         )
         if wheelhouse is not None:
             image.fill_wheelhouse(
@@ -248,7 +308,12 @@ def build(
             )
         image_id = image.run_build(plan, log)
         with internal_errors():
-            inside = validate_project(project, image=image_id)
+            inside = validate_project(
+                project,
+                image=image_id,
+                run_config=variant.run_config.name if variant.run_config else None,
+                model_config=variant.model_config.name,
+            )
         refuse(inside, f"does not pass inside its image {image_id}; not tagged")
         image.tag_image(image_id, plan.tags)
     except image.BuildError as e:
@@ -268,6 +333,7 @@ def build(
     "--image", "source", default=None, help="Local image to publish (default: the first tag)."
 )
 @click.option("--force", is_flag=True, help="Overwrite a version tag that names another image.")
+@variant_options
 def publish(
     project: Path,
     registry: str,
@@ -275,6 +341,8 @@ def publish(
     tags: tuple[str, ...],
     source: str | None,
     force: bool,
+    run_config: str | None,
+    model_config: str | None,
 ) -> None:
     """Push PROJECT's built image under every tag and print its digest.
 
@@ -283,7 +351,9 @@ def publish(
     from esbuild import image
     from esbuild import publish as publishing
 
-    plan = image.plan_build(project, list(tags) or None, None, registry, namespace)
+    with internal_errors():
+        variant = chosen_variant(project, run_config, model_config)
+    plan = image.plan_build(project, list(tags) or None, None, registry, namespace, variant=variant)
     try:
         result = publishing.publish(source or plan.tags[0], plan.tags, force)
     except publishing.PublishError as e:

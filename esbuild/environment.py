@@ -75,9 +75,15 @@ def notice_missing_imports(project: ProjectDocs) -> list[Diagnostic]:
 
 
 def check_in_image(
-    image: str, project_dir: Path, deep: bool = False, finetune: bool = False
+    image: str,
+    project_dir: Path,
+    deep: bool = False,
+    finetune: bool = False,
+    variant: list[str] | None = None,
 ) -> list[Diagnostic]:
     """Run ``esrunner check`` on ``project_dir`` inside ``image``: offline, as its user.
+
+    ``variant`` holds the options that choose a model variant (``--run-config NAME``).
 
     The project is mounted read-only at /project; the findings come back as JSON and are
     located in ``project_dir`` again.
@@ -90,7 +96,7 @@ def check_in_image(
         *docker_cmd(), "run", "--rm", "--network", "none",
         "-v", f"{project_dir}:{IMAGE_PROJECT}:ro", image,
         "check", IMAGE_PROJECT, "--format", "json", *(["--deep"] if deep else []),
-        *(["--finetune"] if finetune else []),
+        *(["--finetune"] if finetune else []), *(variant or []),
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)

@@ -23,6 +23,7 @@ from pathlib import Path
 from esbuild.gitinfo import GitInfo, git_info
 from rslp.errors import RunnerError
 from rslp.fsutil import sha256_file
+from rslp.variants import Variant
 
 STAGING = Path(".esbuild")
 WHEELHOUSE = STAGING / "wheelhouse"
@@ -61,10 +62,14 @@ def image_name(project: str) -> str:
     return name
 
 
-def config_digest(project_dir: Path) -> str:
-    """SHA-256 over the project's config files (name and content, in a fixed order)."""
+def config_digest(project_dir: Path, variant: Variant | None = None) -> str:
+    """SHA-256 over the project's config files (name and content, in a fixed order).
+
+    A named variant's run and model configs are covered too.
+    """
     h = hashlib.sha256()
-    for name in CONFIG_FILES:
+    own = [p.name for p in (variant.run_config, variant.model_config) if p] if variant else []
+    for name in [*CONFIG_FILES, *(n for n in own if n not in CONFIG_FILES)]:
         p = project_dir / name
         if p.exists():
             h.update(name.encode() + b"\0")
@@ -91,9 +96,20 @@ def model_labels(project_dir: Path) -> dict[str, str]:
     return out
 
 
-def default_tags(project: str, git: GitInfo, registry: str, namespace: str) -> list[str]:
-    """docker/metadata-action style tags for a project image."""
-    repo = "/".join(p for p in (registry, namespace, image_name(project)) if p)
+def variant_image(project: str, variant: str = "") -> str:
+    """The image name of a project's model variant: ``<project>`` or ``<project>-<variant>``.
+
+    Two variants of a project never share a name; a project called ``a-b`` and variant
+    ``b`` of project ``a`` would, so project names should not end like a variant.
+    """
+    return image_name(f"{project}-{variant}" if variant else project)
+
+
+def default_tags(
+    project: str, git: GitInfo, registry: str, namespace: str, variant: str = ""
+) -> list[str]:
+    """docker/metadata-action style tags for a project image (of one model variant)."""
+    repo = "/".join(p for p in (registry, namespace, variant_image(project, variant)) if p)
     tags = []
     version = git.version(project)
     if version:
@@ -203,25 +219,37 @@ def plan_build(
     registry: str = "ghcr.io",
     namespace: str | None = None,
     offline: bool = True,
+    variant: Variant | None = None,
 ) -> BuildPlan:
-    """Work out tags, labels and build arguments for a project."""
+    """Work out tags, labels and build arguments for a project (one model variant of it).
+
+    A named variant's image is ``<project>-<variant>`` and runs that variant by default
+    (``ESRUNNER_RUN_CONFIG``/``ESRUNNER_MODEL_CONFIG`` set in the image).
+    """
     project_dir = project_dir.resolve()
     repo = project_dir.parents[1]
     project = project_dir.name
     git = git_info(repo)
     ns = namespace if namespace is not None else default_namespace(git)
+    name = variant.name if variant is not None else ""
+    chosen = {
+        "VARIANT": name,
+        "RUN_CONFIG": variant.run_config.name if name and variant and variant.run_config else "",
+        "MODEL_CONFIG": variant.model_config.name if name and variant else "",
+    }
     labels = {
+        **chosen,
         "VERSION": git.version(project) or "",
         "REVISION": git.revision or "",
         "CREATED": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "SOURCE": git.remote_url or "",
-        "CONFIG_DIGEST": config_digest(project_dir),
+        "CONFIG_DIGEST": config_digest(project_dir, variant),
         **model_labels(project_dir),
     }
     return BuildPlan(
         repo=repo,
         project=project,
-        tags=tags or default_tags(project, git, registry, ns),
+        tags=tags or default_tags(project, git, registry, ns, name),
         base_image=base_image,
         offline=offline,
         build_args=labels,

@@ -19,7 +19,14 @@ from esbuild.environment import check_in_image, notice_missing_imports
 from esbuild.requirements import check_requirement_conflicts, check_requirements
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
-from rslp.checks.rules import FINETUNE_RULES, PREFLIGHT_RULES, SLOW_RULES, Rule, run_rules
+from rslp.checks.rules import (
+    FINETUNE_RULES,
+    PREFLIGHT_RULES,
+    SLOW_RULES,
+    Rule,
+    check_variants,
+    run_rules,
+)
 
 BUILD_RULES: list[Rule] = [check_requirements, check_requirement_conflicts]
 
@@ -31,6 +38,8 @@ def validate_project(
     require_imports: bool = False,
     image: str | None = None,
     finetune: bool = False,
+    run_config: str | None = None,
+    model_config: str | None = None,
 ) -> list[Diagnostic]:
     """Every problem of a project directory, all at once (errors, warnings, notices).
 
@@ -43,6 +52,9 @@ def validate_project(
         image: run the environment's checks inside this image instead of here.
         finetune: check the fine-tune's annotation files even when they are absent
             (they are required only where fine-tuning runs).
+        run_config: the model variant's run config (:func:`rslp.variants.choose`);
+            without it and ``model_config`` every variant of the directory is checked.
+        model_config: the model variant's model config.
 
     Returns:
         diagnostics, in file then line order. Nothing is written into ``root``.
@@ -50,17 +62,17 @@ def validate_project(
     Raises:
         BuildError: with ``image``, when the check cannot run inside it.
     """
-    root = root.resolve()
-    if not root.is_dir():
-        return [Diagnostic(root, "project directory does not exist", rule="files")]
-    project, _ = ProjectDocs.from_dir(
-        root, finetune=finetune, deep=deep, allow_sources=allow_sources
-    )
+    options = {"finetune": finetune, "deep": deep, "allow_sources": allow_sources}
     if image is not None:
-        inside = check_in_image(image, root, deep, finetune)
-        project.found = []  # the image re-reports what loading found
-        return sorted(run_rules(project, BUILD_RULES) + inside, key=Diagnostic.order)
+
+        def inside(project: ProjectDocs) -> list[Diagnostic]:
+            project.found = []  # the image re-reports what loading found
+            opts = project.variant.options() if project.variant is not None else []
+            return run_rules(project, BUILD_RULES) + check_in_image(
+                image, project.root, deep, finetune, opts
+            )
+
+        return check_variants(root, inside, run_config, model_config, **options)
     notice = [] if require_imports else [notice_missing_imports]
-    return run_rules(
-        project, [*PREFLIGHT_RULES, *FINETUNE_RULES, *BUILD_RULES, *notice, *SLOW_RULES]
-    )
+    rules = [*PREFLIGHT_RULES, *FINETUNE_RULES, *BUILD_RULES, *notice, *SLOW_RULES]
+    return check_variants(root, lambda p: run_rules(p, rules), run_config, model_config, **options)

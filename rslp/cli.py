@@ -70,13 +70,42 @@ def _path_option(*names: str, help: str) -> Callable[[Callable[..., Any]], Calla
     return click.option(*names, type=click.Path(path_type=Path), default=None, help=help)
 
 
+RUN_CONFIG_HELP = (
+    "The model variant's run config, e.g. olmoearth_run_maize.yaml (a name in PROJECT_DIR or "
+    "a path); its model config is model_<variant>.yaml when present, else model.yaml."
+)
+MODEL_CONFIG_HELP = "The model config, e.g. model_maize.yaml (a name in PROJECT_DIR or a path)."
+
+
+def variant_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--run-config`` and ``--model-config``: which model variant of PROJECT_DIR.
+
+    Also read from ESRUNNER_RUN_CONFIG / ESRUNNER_MODEL_CONFIG (a variant's image sets them).
+    """
+    f = click.option(
+        "--model-config", envvar="ESRUNNER_MODEL_CONFIG", default=None, help=MODEL_CONFIG_HELP
+    )(f)
+    return click.option(
+        "--run-config", envvar="ESRUNNER_RUN_CONFIG", default=None, help=RUN_CONFIG_HELP
+    )(f)
+
+
+def default_scratch(project_dir: Path, variant: str) -> Path:
+    """``PROJECT_DIR/scratch``; a named variant's is ``PROJECT_DIR/scratch_<variant>``."""
+    return project_dir / (f"scratch_{variant}" if variant else "scratch")
+
+
 def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """PROJECT_DIR and the options that locate a project's files (each overrides one)."""
+    f = variant_options(f)
     for opt in reversed(
         [
             _path_option("--request", "--prediction-request", help="Request GeoJSON."),
-            _path_option("--scratch", help="Scratch directory (default: PROJECT_DIR/scratch)."),
-            _path_option("--model-config", help="model.yaml to use instead of the project's."),
+            _path_option(
+                "--scratch",
+                help="Scratch directory (default: PROJECT_DIR/scratch, "
+                "PROJECT_DIR/scratch_<variant> for a named variant).",
+            ),
             _path_option("--dataset-config", help="dataset.json to use instead of the project's."),
             _path_option(
                 "--partition-config", "--partition-strategies", help="partition_strategies.yaml."
@@ -95,14 +124,23 @@ def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("project_dir", type=click.Path(path_type=Path), required=False)(f)
 
 
-def resolve_files(project_dir: Path | None, **given: Path | None) -> tuple[Any, Path]:
+def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple[Any, Path]:
     """The project's files (individual options override PROJECT_DIR's) and the scratch dir."""
     from rslp.project import ProjectFiles
 
     if project_dir is not None:
-        base = ProjectFiles.from_dir(project_dir, given.get("request"))
-        scratch = given.get("scratch") or project_dir / "scratch"
+        base = ProjectFiles.from_dir(
+            project_dir,
+            Path(str(given["request"])) if given.get("request") else None,
+            run_config=given.get("run_config"),
+            model_config=given.get("model_config"),
+        )
+        given = {**given, "model_config": None}  # chosen with the variant
+        scratch = given.get("scratch") or default_scratch(project_dir, base.variant)
     else:
+        if given.get("run_config") is not None:
+            run = Path(str(given["run_config"]))
+            given = {**given, "partition_config": run, "postprocessing_config": run}
         needed = (
             "model_config",
             "dataset_config",
@@ -134,11 +172,11 @@ def resolve_files(project_dir: Path | None, **given: Path | None) -> tuple[Any, 
         "postprocessing_strategies_yaml": given.get("postprocessing_config"),
         "checkpoint": given.get("checkpoint"),
     }
-    kw = {k: Path(v).resolve() for k, v in overrides.items() if v is not None}
+    kw = {k: Path(str(v)).resolve() for k, v in overrides.items() if v is not None}
     for k, v in kw.items():
         if not v.exists():
             raise ProjectError(v, f"file given for {k} does not exist")
-    return ProjectFiles(**{**base.__dict__, **kw}), Path(scratch)
+    return ProjectFiles(**{**base.__dict__, **kw}), Path(str(scratch))
 
 
 def parse_steps(value: str | None) -> tuple[str, ...]:
@@ -313,19 +351,28 @@ def run(
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
 @click.option("--deep", is_flag=True, help="Also load the checkpoint into the model.")
 @click.option("--finetune", is_flag=True, help="Also require the fine-tune's annotation files.")
-def check(project_dir: Path, fmt: str, deep: bool, finetune: bool) -> None:
+@variant_options
+def check(
+    project_dir: Path,
+    fmt: str,
+    deep: bool,
+    finetune: bool,
+    run_config: str | None,
+    model_config: str | None,
+) -> None:
     """Check PROJECT_DIR with every rule that depends on this environment.
 
     The rules of a run's preflight, a real rslearn parse of model.yaml and (--deep) the
     checkpoint loaded into it: what 'esbuild build' and 'esbuild validate --image' run
     inside a model image. Findings go to stdout (JSON: always a list); exit 0 when there
-    is no error, 1 when there is.
+    is no error, 1 when there is. Without --run-config/--model-config every model variant
+    of PROJECT_DIR is checked.
     """
     from rslp.checks import check_project
     from rslp.checks.diagnostics import render
 
     try:
-        diags = check_project(project_dir, deep, finetune)
+        diags = check_project(project_dir, deep, finetune, run_config, model_config)
     except Exception as e:  # a bug in a rule: one line, the traceback in a log
         from rslp import logs
 
@@ -339,13 +386,25 @@ def check(project_dir: Path, fmt: str, deep: bool, finetune: bool) -> None:
 @cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
-def status(project_dir: Path | None, scratch: Path | None) -> None:
+@variant_options
+def status(
+    project_dir: Path | None,
+    scratch: Path | None,
+    run_config: str | None,
+    model_config: str | None,
+) -> None:
     """Show partitions x steps with states and timings for a scratch directory."""
     from rslp.runner.lock import ScratchLock
     from rslp.runner.scratch import Scratch
     from rslp.runner.status import status_table
 
-    root = scratch or (project_dir / "scratch" if project_dir else Path("scratch"))
+    root = scratch or Path("scratch")
+    if scratch is None and project_dir is not None:
+        from rslp.variants import choose
+
+        with reported_errors():
+            name = choose(project_dir, run_config, model_config).name
+        root = default_scratch(project_dir, name)
     if not (root / "manifest.json").exists():
         click.echo(f"error: no manifest in {root}: nothing has run there", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -398,12 +457,15 @@ FINETUNE_STEPS = ("prepare_windows", "build_dataset", "fit", "evaluate")
     default=None,
     help="Also write the fine-tuned model as a new project version here.",
 )
+@variant_options
 def finetune(
     project_dir: Path,
     scratch: Path | None,
     max_epochs: int | None,
     steps: str,
     export_dir: Path | None,
+    run_config: str | None,
+    model_config: str | None,
 ) -> None:
     """Fine-tune PROJECT_DIR's model on its annotations, from its checkpoint.
 
@@ -418,9 +480,14 @@ def finetune(
     unknown = [s for s in chosen if s not in FINETUNE_STEPS]
     if unknown:
         raise click.BadParameter(f"unknown step(s) {unknown}; known: {list(FINETUNE_STEPS)}")
-    root = scratch or project_dir / "scratch"
     with reported_errors():
-        runner = EsFineTuneRunner.from_project(project_dir, root, max_epochs=max_epochs)
+        from rslp.variants import choose
+
+        name = choose(project_dir, run_config, model_config).name
+        root = scratch or default_scratch(project_dir, name)
+        runner = EsFineTuneRunner.from_project(
+            project_dir, root, max_epochs, run_config=run_config, model_config=model_config
+        )
         if export_dir is not None and export_dir.exists():
             raise ProjectError(export_dir, "already exists; give a new directory for --export")
         _log_to(root)

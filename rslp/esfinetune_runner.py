@@ -66,10 +66,21 @@ class EsFineTuneRunner:
 
     @classmethod
     def from_project(
-        cls, project_dir: str | Path, scratch_path: str | Path, max_epochs: int | None = None
+        cls,
+        project_dir: str | Path,
+        scratch_path: str | Path,
+        max_epochs: int | None = None,
+        run_config: str | Path | None = None,
+        model_config: str | Path | None = None,
     ) -> EsFineTuneRunner:
-        """A runner from a project directory's standard file names (either format)."""
-        f = FinetuneFiles.from_dir(Path(project_dir))
+        """A runner from a project directory's standard file names (either format).
+
+        ``run_config``/``model_config`` choose a model variant (:mod:`rslp.variants`).
+        """
+        from rslp.variants import choose
+
+        d = Path(project_dir)
+        f = FinetuneFiles.from_dir(d, choose(d, run_config, model_config))
         return cls(
             f.model_yaml,
             f.dataset_json,

@@ -49,18 +49,30 @@ REFERENCE_KEYS: dict[str, dict[str, KeyPath]] = {
 REFERENCE_ROOTS: dict[str, KeyPath] = {FINETUNE_ROLE: ("window_prep",)}
 
 
+def is_run_config(path: Path) -> bool:
+    """Whether a file is a run config: ``olmoearth_run.yaml`` or ``olmoearth_run_<variant>.yaml``.
+
+    A run config plays both strategy roles (the reference format); its variants are
+    :mod:`rslp.variants`.
+    """
+    return path.name == RUN_YAML or (
+        path.name.startswith("olmoearth_run_") and path.suffix == ".yaml"
+    )
+
+
 def detect_format(project_dir: Path) -> str | None:
-    """``reference`` when the directory has ``olmoearth_run.yaml`` and no seed strategy files.
+    """``reference`` when the directory has a run config and no seed strategy files.
 
     Returns ``seed`` when it has either seed strategy file, None when it has neither format's
     files, and raises ValueError when it has both (which one is meant is unclear).
     """
     seed = [n for n in (PARTITION_ROLE, POSTPROCESSING_ROLE) if (project_dir / n).is_file()]
-    ref = (project_dir / RUN_YAML).is_file()
+    runs = sorted(p.name for p in project_dir.glob("olmoearth_run*.yaml") if is_run_config(p))
+    ref = bool(runs)
     if seed and ref:
         raise ValueError(
-            f"both {RUN_YAML} (reference format) and {', '.join(seed)} (seed format) are here; "
-            "keep one format (esrunner convert moves a project across)"
+            f"both {', '.join(runs)} (reference format) and {', '.join(seed)} (seed format) "
+            "are here; keep one format (esrunner convert moves a project across)"
         )
     if ref:
         return REFERENCE

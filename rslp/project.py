@@ -56,7 +56,7 @@ class ProjectFiles:
             ProjectError: when only one of them is (the formats cannot be mixed).
         """
         ref = [
-            p.name == formats.RUN_YAML
+            formats.is_run_config(p)
             for p in (self.partition_strategies_yaml, self.postprocessing_strategies_yaml)
         ]
         if ref[0] != ref[1]:
@@ -77,8 +77,21 @@ class ProjectFiles:
         """The directory relative paths in dataset.json are resolved against."""
         return self.dataset_json.parent
 
+    @property
+    def variant(self) -> str:
+        """The model variant these files are (:mod:`rslp.variants`); ``""`` for the default."""
+        from rslp.variants import variant_name
+
+        run = self.partition_strategies_yaml if self.format == formats.REFERENCE else None
+        return variant_name(run or self.model_yaml) or ""
+
     @staticmethod
-    def from_dir(project_dir: Path, request: Path | None = None) -> ProjectFiles:
+    def from_dir(
+        project_dir: Path,
+        request: Path | None = None,
+        run_config: Path | str | None = None,
+        model_config: Path | str | None = None,
+    ) -> ProjectFiles:
         """Locate the files of a project directory.
 
         Args:
@@ -86,10 +99,14 @@ class ProjectFiles:
             request: a request file; default (reference format)
                 ``prediction_request_geometry.geojson``, else the first ``*.geojson`` by
                 name in ``prediction/`` or ``prediction_requests/``.
+            run_config: the run config of the variant to use (``--run-config``).
+            model_config: the model config of the variant to use (``--model-config``).
 
         Raises:
-            ProjectError: naming the missing file.
+            ProjectError: naming the missing file, or the variants to choose from.
         """
+        from rslp.variants import choose
+
         d = project_dir.resolve()
         if not d.is_dir():
             raise ProjectError(d, "project directory does not exist")
@@ -104,12 +121,13 @@ class ProjectFiles:
                 hint=f"a project has partition_strategies.yaml and postprocessing_strategies.yaml"
                 f" (seed format) or {formats.RUN_YAML} (reference format)",
             )
-        names = ["model.yaml", "dataset.json"]
+        variant = choose(d, run_config, model_config)
+        names = [variant.model_config, d / "dataset.json"]
         if fmt == formats.SEED:
-            names += [formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE]
-        for name in names:
-            if not (d / name).is_file():
-                raise ProjectError(d / name, "required project file is missing")
+            names += [d / formats.PARTITION_ROLE, d / formats.POSTPROCESSING_ROLE]
+        for path in names:
+            if not path.is_file():
+                raise ProjectError(path, "required project file is missing")
         if request is None:
             request = default_request(d)
             if request is None:
@@ -119,10 +137,10 @@ class ProjectFiles:
                     "prediction/ or prediction_requests/",
                     hint="give the request with the run: --request FILE",
                 )
-        ckpt = d / "checkpoint.ckpt"
-        run_yaml = d / formats.RUN_YAML
+        ckpt = variant.checkpoint(d)
+        run_yaml = variant.run_config or d / formats.RUN_YAML
         return ProjectFiles(
-            model_yaml=d / "model.yaml",
+            model_yaml=variant.model_config,
             dataset_json=d / "dataset.json",
             partition_strategies_yaml=run_yaml
             if fmt == formats.REFERENCE

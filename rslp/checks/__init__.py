@@ -16,23 +16,39 @@ from pathlib import Path
 from rslp.checks.diagnostics import Diagnostic
 
 
-def check_project(root: Path, deep: bool = False, finetune: bool = False) -> list[Diagnostic]:
+def check_project(
+    root: Path,
+    deep: bool = False,
+    finetune: bool = False,
+    run_config: str | None = None,
+    model_config: str | None = None,
+) -> list[Diagnostic]:
     """Every rule that depends on the environment, on a project directory, in this process.
 
     What ``esrunner check`` runs (inside a model image, that is the project's own
     environment): the preflight rules and the slow ones (LightningCLI parse; with ``deep``
     the checkpoint loaded into the model). ``esbuild validate`` adds the build-only rules.
     With ``finetune`` the fine-tune's annotation files are required (else only checked
-    when present).
+    when present). ``run_config``/``model_config`` choose one model variant; without
+    them every variant of the directory is checked.
 
     Returns:
         diagnostics in file then line order; nothing is written into ``root``.
     """
-    from rslp.checks.project import ProjectDocs
-    from rslp.checks.rules import FINETUNE_RULES, PREFLIGHT_RULES, SLOW_RULES, run_rules
+    from rslp.checks.rules import (
+        FINETUNE_RULES,
+        PREFLIGHT_RULES,
+        SLOW_RULES,
+        check_variants,
+        run_rules,
+    )
 
-    root = root.resolve()
-    if not root.is_dir():
-        return [Diagnostic(root, "project directory does not exist", rule="files")]
-    project, _ = ProjectDocs.from_dir(root, finetune=finetune, deep=deep)
-    return run_rules(project, [*PREFLIGHT_RULES, *FINETUNE_RULES, *SLOW_RULES])
+    rules = [*PREFLIGHT_RULES, *FINETUNE_RULES, *SLOW_RULES]
+    return check_variants(
+        root,
+        lambda p: run_rules(p, rules),
+        run_config,
+        model_config,
+        finetune=finetune,
+        deep=deep,
+    )

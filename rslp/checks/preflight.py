@@ -65,7 +65,7 @@ def preflight_finetune(files: FinetuneFiles) -> list[Diagnostic]:
 
 def _other_section(d: Diagnostic, section: str) -> bool:
     """Whether ``d`` is about olmoearth_run.yaml outside ``section`` (or it as a whole)."""
-    return d.file.name == formats.RUN_YAML and not _in(d, section)
+    return formats.is_run_config(d.file) and not _in(d, section)
 
 
 def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> list[Diagnostic]:
@@ -82,7 +82,7 @@ def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> li
     found = run_rules(project, PREFLIGHT_RULES)
     # window_prep is the fine-tune's: a prediction run does not need it
     return _raise_or_warn(
-        [d for d in found if not (d.file.name == formats.RUN_YAML and _in(d, "window_prep"))]
+        [d for d in found if not (formats.is_run_config(d.file) and _in(d, "window_prep"))]
     )
 
 

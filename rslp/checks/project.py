@@ -17,7 +17,9 @@ import yaml
 from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
+from rslp.errors import ProjectError
 from rslp.project import ProjectFiles, request_files
+from rslp.variants import Variant, choose, list_variants
 
 # Role of each config file (the name rules look it up by) -> ProjectFiles attribute.
 ROLES = {
@@ -50,6 +52,7 @@ class ProjectDocs:
             (``esbuild validate`` only warns, as imagery is rarely in a checkout).
         max_windows: the most windows a plan may make.
         finetune: the fine-tune's files (a ``FinetuneFiles``) when they are checked.
+        variant: the model variant checked (:mod:`rslp.variants`), when known.
     """
 
     root: Path
@@ -64,6 +67,7 @@ class ProjectDocs:
     for_run: bool = False
     max_windows: int = DEFAULT_MAX_WINDOWS
     finetune: Any = None
+    variant: Variant | None = None
 
     def data(self, name: str) -> object:
         """The parsed content of a document, or None when missing or broken."""
@@ -106,11 +110,11 @@ class ProjectDocs:
         for role, path in paths.items():
             if role in docs or (role in SECTION_ROLES and formats.RUN_YAML in docs):
                 continue
-            if path.name == formats.RUN_YAML and any(d.file == path for d in diags):
+            if formats.is_run_config(path) and any(d.file == path for d in diags):
                 continue  # its syntax error is reported once
             doc, errs = load_document(path)
             diags += errs
-            if not errs and path.name == formats.RUN_YAML and role in SECTION_ROLES:
+            if not errs and formats.is_run_config(path) and role in SECTION_ROLES:
                 docs[formats.RUN_YAML] = doc
                 for r in SECTION_ROLES:
                     docs[r] = doc.section(r)
@@ -132,28 +136,43 @@ class ProjectDocs:
 
     @staticmethod
     def from_dir(
-        root: Path, finetune: bool = False, **options: object
+        root: Path, finetune: bool = False, variant: Variant | None = None, **options: object
     ) -> tuple[ProjectDocs, list[Diagnostic]]:
-        """A project directory in either format.
+        """A project directory in either format, one variant of it.
 
         Its config files, every request in it and its checkpoint. The annotation files of
         a fine-tune config are checked when they are present or ``finetune`` is asked
         for; otherwise a notice says fine-tuning will need them. A directory without a
         request gets a warning (a run brings its own).
+
+        Args:
+            root: the project directory.
+            finetune: require the fine-tune's annotation files.
+            variant: the model variant (:func:`variants_of`); default: the directory's
+                only or default one (several without a default: one error naming them).
+            options: :class:`ProjectDocs` fields.
         """
         requests = request_files(root)
-        ckpt = root / "checkpoint.ckpt"
         reqs = root / "requirements.txt"
         try:
             fmt = formats.detect_format(root)
         except ValueError as e:
             both = Diagnostic(root / formats.RUN_YAML, str(e), rule="files")
             return ProjectDocs(root=root, docs={}, requests=[], found=[both]), [both]
+        if variant is None:
+            try:
+                variant = choose(root)
+            except ProjectError as e:
+                bad = Diagnostic(e.path, e.message, hint=e.hint, rule="files")
+                return ProjectDocs(root=root, docs={}, requests=[], found=[bad]), [bad]
+        ckpt = variant.checkpoint(root)
+        run = variant.run_config or root / formats.RUN_YAML
         paths = {role: root / role for role in ROLES}
+        paths["model.yaml"] = variant.model_config
         if fmt == formats.REFERENCE:
-            paths.update({r: root / formats.RUN_YAML for r in SECTION_ROLES})
+            paths.update({r: run for r in SECTION_ROLES})
         notes: list[Diagnostic] = []
-        if _has_finetune(root):
+        if _has_finetune(root, run):
             cfg = root / formats.FINETUNE_ROLE
             if cfg.is_file():
                 paths[formats.FINETUNE_ROLE] = cfg
@@ -163,7 +182,7 @@ class ProjectDocs:
             else:  # a prediction never reads them; a hosted service often supplies them
                 notes.append(
                     Diagnostic(
-                        cfg if cfg.is_file() else root / formats.RUN_YAML,
+                        cfg if cfg.is_file() else run,
                         "fine-tuning will need "
                         + " and ".join(f"{ANNOTATIONS_DIR}/{r}" for r in ANNOTATION_FILES)
                         + " (a prediction does not read them)",
@@ -181,12 +200,12 @@ class ProjectDocs:
             requirements=reqs if reqs.exists() else None,
             **options,
         )
-        if _has_finetune(root):
-            from rslp.errors import ProjectError
+        project.variant = variant
+        if _has_finetune(root, run):
             from rslp.finetune.context import FinetuneFiles
 
             with contextlib.suppress(ProjectError):  # the fine-tune rule reports it
-                project.finetune = FinetuneFiles.from_dir(root)
+                project.finetune = FinetuneFiles.from_dir(root, variant)
         if not requests:  # the request belongs to a run, not to the model
             missing = Diagnostic(
                 root / "prediction",
@@ -233,11 +252,23 @@ ANNOTATIONS_DIR = "annotations"
 ANNOTATION_FILES = ("annotation_task_features.geojson", "annotation_features.geojson")
 
 
-def _has_finetune(root: Path) -> bool:
-    """Whether a project directory has a fine-tune config (file, or window_prep)."""
+def variants_of(
+    root: Path, run_config: Path | str | None = None, model_config: Path | str | None = None
+) -> list[Variant]:
+    """The variants to check: the one chosen by the flags, else every one in the directory.
+
+    Raises:
+        ProjectError: a file given does not exist or is not a run config.
+    """
+    if run_config is not None or model_config is not None:
+        return [choose(root, run_config, model_config)]
+    return list_variants(root) or [choose(root)]
+
+
+def _has_finetune(root: Path, run: Path) -> bool:
+    """Whether a project directory has a fine-tune config (file, or window_prep of ``run``)."""
     if (root / formats.FINETUNE_ROLE).is_file():
         return True
-    run = root / formats.RUN_YAML
     try:
         data = yaml.safe_load(run.read_text()) if run.is_file() else None
     except (OSError, ValueError, yaml.YAMLError):

@@ -17,6 +17,7 @@ from rslp.finetune.splitters import DataSplitterInterface
 from rslp.plugins import instantiate
 from rslp.project import load_dataset_config, load_model, load_model_config, read_yaml
 from rslp.runner.scratch import Scratch
+from rslp.variants import Variant, choose
 
 FINETUNE_DIR = "finetune"
 
@@ -50,29 +51,35 @@ class FinetuneFiles:
     @property
     def reference(self) -> bool:
         """Whether the config is ``window_prep`` of ``olmoearth_run.yaml``."""
-        return self.finetune_yaml.name == formats.RUN_YAML
+        return formats.is_run_config(self.finetune_yaml)
 
     def key(self, key: str) -> str:
         """A key path of finetune_strategies.yaml as written in the config file."""
         return formats.real_key_str(formats.FINETUNE_ROLE, key) if self.reference else key
 
     @staticmethod
-    def from_dir(project_dir: Path) -> FinetuneFiles:
+    def from_dir(project_dir: Path, variant: Variant | None = None) -> FinetuneFiles:
         """A project directory's fine-tune files.
 
+        Args:
+            project_dir: the project directory.
+            variant: the model variant to fine-tune (default: the directory's only or
+                default one, :func:`rslp.variants.choose`).
+
         Raises:
-            ProjectError: naming the missing file.
+            ProjectError: naming the missing file, or the variants to choose from.
         """
         d = project_dir.resolve()
         if not d.is_dir():
             raise ProjectError(d, "project directory does not exist")
+        variant = variant or choose(d)
         cfg = d / formats.FINETUNE_ROLE
-        run = d / formats.RUN_YAML
+        run = variant.run_config or d / formats.RUN_YAML
         both = cfg.is_file() and run.is_file()
         if both and formats.has_section(read_yaml(run), formats.FINETUNE_ROLE):
             raise ProjectError(
                 cfg,
-                f"and window_prep in {formats.RUN_YAML} both configure the fine-tune",
+                f"and window_prep in {run.name} both configure the fine-tune",
                 hint="keep one of them",
             )
         if not cfg.is_file():
@@ -82,18 +89,18 @@ class FinetuneFiles:
                 raise ProjectError(
                     cfg,
                     "required for fine-tuning: the file is missing",
-                    hint=f"or a window_prep section in {formats.RUN_YAML}",
+                    hint=f"or a window_prep section in {run.name}",
                 )
-        for name in ("model.yaml", "dataset.json"):
-            if not (d / name).is_file():
-                raise ProjectError(d / name, "required project file is missing")
+        for path in (variant.model_config, d / "dataset.json"):
+            if not path.is_file():
+                raise ProjectError(path, "required project file is missing")
         ann = d / ANNOTATIONS_DIR
         for name in (TASKS_FILE, FEATURES_FILE):
             if not (ann / name).is_file():
                 raise ProjectError(ann / name, "required annotation file is missing")
-        ckpt = d / "checkpoint.ckpt"
+        ckpt = variant.checkpoint(d)
         return FinetuneFiles(
-            model_yaml=d / "model.yaml",
+            model_yaml=variant.model_config,
             dataset_json=d / "dataset.json",
             finetune_yaml=cfg,
             tasks=ann / TASKS_FILE,

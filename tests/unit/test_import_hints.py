@@ -22,8 +22,8 @@ from tests.conftest import DEMO
             "'planetary_computer')",
         ),
         (
-            "olmoearth_pretrain_minimal.model.Encoder",
-            "add 'olmoearth-pretrain-minimal' to requirements.txt",
+            "satlaspretrain_models.model.Encoder",
+            "add 'satlaspretrain-models' to requirements.txt",
         ),
         ("rslp.helios.model.Helios", "'rslp' is installed but has no module 'rslp.helios'"),
         ("no_such_pkg_zz.Model", "add the package that provides module 'no_such_pkg_zz'"),

@@ -11,11 +11,14 @@ rule skips a file that did not parse (its syntax error is already reported).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules.bounds import check_plan_bounds
 from rslp.checks.rules.classes import check_class_paths
+from rslp.checks.rules.encoders import check_encoder_sources
 from rslp.checks.rules.finetune import check_finetune
 from rslp.checks.rules.layers import check_local_files_bands, check_output_layer
 from rslp.checks.rules.model import (
@@ -41,6 +44,7 @@ PREFLIGHT_RULES: list[Rule] = [
     check_schemas,
     check_dataset_semantics,
     check_class_paths,
+    check_encoder_sources,
     check_strategy_semantics,
     check_postprocessor_types,
     check_model_inputs,
@@ -74,7 +78,48 @@ def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
     return sorted(project.found, key=Diagnostic.order)
 
 
+def check_variants(
+    root: Path,
+    check: Callable[[ProjectDocs], list[Diagnostic]],
+    run_config: str | None = None,
+    model_config: str | None = None,
+    **options: Any,
+) -> list[Diagnostic]:
+    """Check a project directory: the variant chosen, else every variant of it.
+
+    A finding in a file the variants share (dataset.json, a request) is reported once.
+
+    Args:
+        root: the project directory.
+        check: what to run on each variant's parsed project, e.g.
+            ``lambda p: run_rules(p, rules)``.
+        run_config: ``--run-config`` (:func:`rslp.variants.choose`).
+        model_config: ``--model-config``.
+        options: :meth:`ProjectDocs.from_dir` arguments (``finetune``, ``deep``, ...).
+
+    Returns:
+        diagnostics in file then line order.
+    """
+    from rslp.checks.project import variants_of
+    from rslp.errors import ProjectError
+
+    root = root.resolve()
+    if not root.is_dir():
+        return [Diagnostic(root, "project directory does not exist", rule="files")]
+    try:
+        variants = variants_of(root, run_config, model_config)
+    except ProjectError as e:
+        return [Diagnostic(e.path, e.message, hint=e.hint, rule="files")]
+    seen: dict[tuple[object, ...], Diagnostic] = {}
+    for variant in variants:
+        project, _ = ProjectDocs.from_dir(root, variant=variant, **options)
+        for d in check(project):
+            seen.setdefault((d.file, d.line, d.key, d.message, d.severity), d)
+    return sorted(seen.values(), key=Diagnostic.order)
+
+
 __all__ = [
+    "check_variants",
     "FINETUNE_RULES",
     "PREFLIGHT_RULES",
     "SLOW_RULES",

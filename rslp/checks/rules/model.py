@@ -113,8 +113,11 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
     doc = project.docs.get("model.yaml")
     if doc is None or not isinstance(doc.data, dict):
         return []
-    if any(d.file == doc.path and d.severity in ("error", "notice") for d in project.found):
-        return []  # its class paths or placeholders are already reported, or not checkable
+    if any(
+        d.file == doc.path and (d.severity in ("error", "notice") or d.rule == "encoder")
+        for d in project.found
+    ):
+        return []  # its class paths, placeholders or encoder files are reported already
     cli, err = parse_model(doc.path)
     project.model_cli = cli
     if err is None:

@@ -1,0 +1,168 @@
+"""Model variants: several run configs and model configs in one project directory.
+
+A reference-format project may hold more than one model, each a *variant*: a run config
+``olmoearth_run_<name>.yaml`` with its model config ``model_<name>.yaml`` (or the shared
+``model.yaml`` when there is no ``model_<name>.yaml``), next to one ``dataset.json``. The
+default variant is ``olmoearth_run.yaml`` with ``model.yaml``; its name is ``""``. A
+seed-format project may likewise hold ``model_<name>.yaml`` files.
+
+Every front door (validate, plan, run, lock, build, finetune) chooses one with
+``--run-config`` and ``--model-config`` (:func:`choose`); a directory with several variants
+and no default names them and the flag. ``esbuild validate`` without a choice checks every
+variant (:func:`list_variants`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rslp import formats
+from rslp.errors import ProjectError
+
+MODEL_YAML = "model.yaml"
+_RUN = re.compile(r"^olmoearth_run(?:_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
+_MODEL = re.compile(r"^model(?:_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of a project directory.
+
+    Attributes:
+        name: ``""`` for the default (``olmoearth_run.yaml`` / ``model.yaml``), else the
+            suffix of the run config (``maize`` for ``olmoearth_run_maize.yaml``) or, in
+            the seed format, of the model config.
+        model_config: the model config file.
+        run_config: the run config file (reference format), else None.
+    """
+
+    name: str
+    model_config: Path
+    run_config: Path | None = None
+
+    def options(self) -> list[str]:
+        """The command-line options that choose this variant (file names in the dir)."""
+        out = []
+        if self.run_config is not None:
+            out += ["--run-config", self.run_config.name]
+        if self.model_config.name != MODEL_YAML or self.run_config is None:
+            out += ["--model-config", self.model_config.name]
+        return out if self.name else []
+
+    def checkpoint(self, project_dir: Path) -> Path:
+        """``checkpoint_<name>.ckpt`` when the directory has one, else ``checkpoint.ckpt``."""
+        own = project_dir / f"checkpoint_{self.name}.ckpt"
+        return own if self.name and own.is_file() else project_dir / "checkpoint.ckpt"
+
+    def describe(self) -> str:
+        """``olmoearth_run_maize.yaml + model_maize.yaml`` (for messages)."""
+        files = [p.name for p in (self.run_config, self.model_config) if p is not None]
+        return " + ".join(files)
+
+
+def variant_name(path: Path) -> str | None:
+    """The variant a run config or model config file names; None when it names none."""
+    m = _RUN.match(path.name) or _MODEL.match(path.name)
+    return None if m is None else m.group("name") or ""
+
+
+def run_configs(project_dir: Path) -> list[Path]:
+    """The run configs in a directory, by name: ``olmoearth_run.yaml``, ``olmoearth_run_*.yaml``."""
+    return sorted(p for p in project_dir.glob("olmoearth_run*.yaml") if _RUN.match(p.name))
+
+
+def model_configs(project_dir: Path) -> list[Path]:
+    """The model configs in a directory, by name: ``model.yaml``, ``model_*.yaml``."""
+    return sorted(p for p in project_dir.glob("model*.yaml") if _MODEL.match(p.name))
+
+
+def _model_for(project_dir: Path, name: str) -> Path:
+    own = project_dir / f"model_{name}.yaml"
+    return own if name and own.is_file() else project_dir / MODEL_YAML
+
+
+def list_variants(project_dir: Path) -> list[Variant]:
+    """Every variant of a directory, the default first (empty when it has no model).
+
+    Reference format: one per run config. Seed format: one per model config.
+    """
+    runs = run_configs(project_dir)
+    if runs:
+        return [
+            Variant(n, _model_for(project_dir, n), run)
+            for run in runs
+            if (n := variant_name(run)) is not None
+        ]
+    return [Variant(n, m) for m in model_configs(project_dir) if (n := variant_name(m)) is not None]
+
+
+def _resolve(project_dir: Path, given: Path | str, flag: str) -> Path:
+    p = Path(given)
+    for cand in (project_dir / p, p):
+        if cand.is_file():
+            return cand.resolve()
+    raise ProjectError(
+        project_dir / p,
+        f"the file given by {flag} does not exist",
+        hint=f"name a file in {project_dir} or a path to one",
+    )
+
+
+def choose(
+    project_dir: Path, run_config: Path | str | None = None, model_config: Path | str | None = None
+) -> Variant:
+    """The variant a run uses.
+
+    Args:
+        project_dir: the project directory.
+        run_config: ``--run-config``: a file name in the directory or a path; its model
+            config, unless given, is ``model_<name>.yaml`` when present, else ``model.yaml``.
+        model_config: ``--model-config``: a file name in the directory or a path.
+
+    Raises:
+        ProjectError: a file given does not exist, a run config is not named
+            ``olmoearth_run*.yaml``, or the directory has several variants, no default and
+            no choice (the message names them and the flags).
+    """
+    d = project_dir.resolve()
+    model = _resolve(d, model_config, "--model-config") if model_config is not None else None
+    if run_config is not None:
+        run = _resolve(d, run_config, "--run-config")
+        name = variant_name(run)
+        if name is None or not run.name.startswith("olmoearth_run"):
+            raise ProjectError(
+                run,
+                "is not a run config name",
+                hint="a run config is named olmoearth_run.yaml or olmoearth_run_<variant>.yaml",
+            )
+        return Variant(name, model or _model_for(run.parent, name), run)
+    found = list_variants(d)
+    runs = [v for v in found if v.run_config is not None]
+    if model is not None:
+        default = next((v for v in runs if not v.name), None)
+        if runs and default is None and len(runs) > 1:
+            raise _ambiguous(d, runs)
+        paired = (default or runs[0]).run_config if runs else None
+        name = variant_name(paired) if paired is not None else variant_name(model)
+        return Variant(name or "", model, paired)
+    default = next((v for v in found if not v.name), None)
+    if default is not None:
+        return default
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise _ambiguous(d, found)
+    return Variant("", d / MODEL_YAML, d / formats.RUN_YAML if runs else None)
+
+
+def _ambiguous(d: Path, found: list[Variant]) -> ProjectError:
+    flag = "--run-config" if found[0].run_config is not None else "--model-config"
+    first = found[0].run_config or found[0].model_config
+    names = ", ".join(v.describe() for v in found)
+    return ProjectError(
+        d,
+        f"holds {len(found)} model variants and no default: {names}",
+        hint=f"choose one, e.g. {flag} {first.name}",
+    )
