@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -32,3 +33,24 @@ def run_child(module: str, *args: str) -> dict[str, Any]:
         [sys.executable, "-m", module, *args], capture_output=True, text=True, check=True
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd``: (seconds, peak resident memory in MiB of its largest process).
+
+    The peak is the child's ``ru_maxrss`` from ``wait4``: the largest of the child and the
+    descendants it waited for (worker processes included).
+
+    Raises:
+        subprocess.CalledProcessError: the command failed (its output attached).
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
+    return seconds, usage.ru_maxrss / 1024.0

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
+from bench.common import measured
 from rslp.espredict_runner import EsPredictRunner
 from rslp.runner.dataset import create_windows
 from rslp.runner.inference import DATASET_PATH_VAR, predict_config
@@ -32,17 +31,24 @@ RSLEARN = str(Path(sys.executable).with_name("rslearn"))
 ESRUNNER = str(Path(sys.executable).with_name("esrunner"))
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    return time.perf_counter() - t0
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, peaks: list[float] | None = None
+) -> float:
+    """Seconds ``cmd`` took; its peak memory (MiB) is appended to ``peaks`` when given."""
+    seconds, peak = measured(cmd, env)
+    if peaks is not None:
+        peaks.append(peak)
+    return seconds
 
 
-def plain_rslearn(project: Path, scratch: Path) -> tuple[float, int]:
+def plain_rslearn(
+    project: Path, scratch: Path, peaks: list[float] | None = None
+) -> tuple[float, int]:
     """A project's planned windows through plain rslearn: seconds, windows predicted.
 
     Windows are made beforehand (not timed); then one ``rslearn dataset
-    prepare/ingest/materialize`` and one ``rslearn model predict`` over every partition.
+    prepare/ingest/materialize`` and one ``rslearn model predict`` over every partition
+    (each command's peak memory appended to ``peaks`` when given).
     """
     runner = EsPredictRunner.from_project(project, scratch)
     pids = runner.partition()
@@ -56,10 +62,12 @@ def plain_rslearn(project: Path, scratch: Path) -> tuple[float, int]:
     total = 0.0
     for sub in ("prepare", "ingest", "materialize"):
         total += timed(
-            [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"], env
+            [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"],
+            env,
+            peaks,
         )
     cmd = [RSLEARN, "model", "predict", "--config", str(scratch / "predict.yaml")]
-    total += timed([*cmd, "--ckpt_path", str(project / "checkpoint.ckpt")], env)
+    total += timed([*cmd, "--ckpt_path", str(project / "checkpoint.ckpt")], env, peaks)
     n = len(list((runner.scratch.dataset / "windows").glob("*/*/layers/output/completed")))
     return total, n
 
