@@ -60,6 +60,29 @@ def chosen_variant(project: Path, run_config: str | None, model_config: str | No
         sys.exit(2)
 
 
+def chosen_variants(
+    project: Path, run_config: str | None, model_config: str | None, tags: tuple[str, ...] = ()
+) -> list[Variant]:
+    """The variant the flags choose, else every variant of ``project`` (build, publish).
+
+    Several variants with explicit ``--tag`` values exit 2 (their images would collide).
+    """
+    if run_config is not None or model_config is not None:
+        return [chosen_variant(project, run_config, model_config)]
+    from rslp.variants import list_variants
+
+    found = list_variants(project.resolve()) or [chosen_variant(project, None, None)]
+    if tags and len(found) > 1:
+        names = ", ".join(v.describe() for v in found)
+        click.echo(
+            f"error: {project} holds {len(found)} model variants ({names}); --tag names one "
+            "image: choose its variant with --run-config",
+            err=True,
+        )
+        sys.exit(2)
+    return found
+
+
 @cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
@@ -264,8 +287,8 @@ def build(
 
     The image is tagged only when the project passes inside it: imports, model parse and
     every other check run in the image's environment (offline), with its requirements.
-    A model variant (--run-config/--model-config) gets its own image, PROJECT-VARIANT,
-    which runs that variant by default.
+    Each model variant gets its own image, PROJECT-VARIANT, which runs that variant by
+    default; without --run-config/--model-config every variant is built.
     """
     from esbuild import image
     from esbuild import lock as locking
@@ -281,47 +304,46 @@ def build(
             click.echo(f"error: {project} {why}", err=True)
             sys.exit(1)
 
-    with internal_errors():
-        variant = chosen_variant(project, run_config, model_config)
-        picked = (run_config, model_config) if variant.name else (None, None)
-        refuse(
-            validate_project(project, run_config=picked[0], model_config=picked[1]),
-            "does not validate; not building",
-        )
+    variants = chosen_variants(project, run_config, model_config, tags)
     stale = locking.check_lock(locking.lock_inputs(project))
-    if stale:
-        click.echo("error: " + "; ".join(stale), err=True)
-        sys.exit(1)
-    try:
-        plan = image.plan_build(
-            project,
-            list(tags) or None,
-            base_image,
-            registry,
-            namespace,
-            offline=wheelhouse is not None,
-            variant=variant,
-        )
-        if wheelhouse is not None:
-            image.fill_wheelhouse(
-                plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
-            )
-        image_id = image.run_build(plan, log)
+    for variant in variants:
+        run_name = variant.run_config.name if variant.run_config else None
+        model_name = variant.model_config.name
         with internal_errors():
-            inside = validate_project(
-                project,
-                image=image_id,
-                run_config=variant.run_config.name if variant.run_config else None,
-                model_config=variant.model_config.name,
+            refuse(
+                validate_project(project, run_config=run_name, model_config=model_name),
+                "does not validate; not building",
             )
-        refuse(inside, f"does not pass inside its image {image_id}; not tagged")
-        image.tag_image(image_id, plan.tags)
-    except image.BuildError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    click.echo(f"image: {image_id}")
-    for t in plan.tags:
-        click.echo(f"tag: {t}")
+        if stale:
+            click.echo("error: " + "; ".join(stale), err=True)
+            sys.exit(1)
+        try:
+            plan = image.plan_build(
+                project,
+                list(tags) or None,
+                base_image,
+                registry,
+                namespace,
+                offline=wheelhouse is not None,
+                variant=variant,
+            )
+            if wheelhouse is not None:
+                image.fill_wheelhouse(
+                    plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
+                )
+            image_id = image.run_build(plan, log)
+            with internal_errors():
+                inside = validate_project(
+                    project, image=image_id, run_config=run_name, model_config=model_name
+                )
+            refuse(inside, f"does not pass inside its image {image_id}; not tagged")
+            image.tag_image(image_id, plan.tags)
+        except image.BuildError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        click.echo(f"image: {image_id}")
+        for t in plan.tags:
+            click.echo(f"tag: {t}")
 
 
 @cli.command()
@@ -351,19 +373,24 @@ def publish(
     from esbuild import image
     from esbuild import publish as publishing
 
-    with internal_errors():
-        variant = chosen_variant(project, run_config, model_config)
-    plan = image.plan_build(project, list(tags) or None, None, registry, namespace, variant=variant)
-    try:
-        result = publishing.publish(source or plan.tags[0], plan.tags, force)
-    except publishing.PublishError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    for t in result.pushed:
-        click.echo(f"pushed: {t}")
-    for t in result.unchanged:
-        click.echo(f"unchanged: {t} (already this image)")
-    click.echo(f"digest: {result.digest}")
+    variants = chosen_variants(project, run_config, model_config, tags)
+    if source is not None and len(variants) > 1:
+        click.echo("error: --image names one image; choose its variant with --run-config", err=True)
+        sys.exit(2)
+    for variant in variants:
+        plan = image.plan_build(
+            project, list(tags) or None, None, registry, namespace, variant=variant
+        )
+        try:
+            result = publishing.publish(source or plan.tags[0], plan.tags, force)
+        except publishing.PublishError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        for t in result.pushed:
+            click.echo(f"pushed: {t}")
+        for t in result.unchanged:
+            click.echo(f"unchanged: {t} (already this image)")
+        click.echo(f"digest: {result.digest}")
 
 
 @cli.command()

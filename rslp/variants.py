@@ -44,12 +44,8 @@ class Variant:
 
     def options(self) -> list[str]:
         """The command-line options that choose this variant (file names in the dir)."""
-        out = []
-        if self.run_config is not None:
-            out += ["--run-config", self.run_config.name]
-        if self.model_config.name != MODEL_YAML or self.run_config is None:
-            out += ["--model-config", self.model_config.name]
-        return out if self.name else []
+        out = ["--run-config", self.run_config.name] if self.run_config is not None else []
+        return [*out, "--model-config", self.model_config.name]
 
     def checkpoint(self, project_dir: Path) -> Path:
         """``checkpoint_<name>.ckpt`` when the directory has one, else ``checkpoint.ckpt``."""
