@@ -95,16 +95,31 @@ def default_scratch(project_dir: Path, variant: str) -> Path:
     return project_dir / (f"scratch_{variant}" if variant else "scratch")
 
 
+def _scratch(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    from rslp.fsutil import local_dir
+
+    if value is None:
+        return None
+    try:
+        return local_dir(value)
+    except ProjectError as e:
+        raise click.BadParameter(f"{e.message} (hint: {e.hint})") from None
+
+
+def scratch_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--scratch DIR``: read as given, so a URL is refused rather than taken for a path."""
+    return click.option("--scratch", type=str, default=None, callback=_scratch, help=help)
+
+
 def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """PROJECT_DIR and the options that locate a project's files (each overrides one)."""
     f = variant_options(f)
     for opt in reversed(
         [
             _path_option("--request", "--prediction-request", help="Request GeoJSON."),
-            _path_option(
-                "--scratch",
-                help="Scratch directory (default: PROJECT_DIR/scratch, "
-                "PROJECT_DIR/scratch_<variant> for a named variant).",
+            scratch_option(
+                "Scratch directory (default: PROJECT_DIR/scratch, "
+                "PROJECT_DIR/scratch_<variant> for a named variant)."
             ),
             _path_option("--dataset-config", help="dataset.json to use instead of the project's."),
             _path_option(
@@ -385,7 +400,7 @@ def check(
 
 @cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
+@scratch_option("Scratch directory.")
 @variant_options
 def status(
     project_dir: Path | None,
@@ -442,7 +457,7 @@ FINETUNE_STEPS = ("prepare_windows", "build_dataset", "fit", "evaluate")
 
 @cli.command()
 @click.argument("project_dir", type=click.Path(path_type=Path))
-@click.option("--scratch", type=click.Path(path_type=Path), default=None, help="Scratch directory.")
+@scratch_option("Scratch directory.")
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Epochs of the fit.")
 @click.option(
     "--steps",

@@ -19,6 +19,7 @@ from typing import Any
 
 from rslp.finetune.context import FINETUNE_DIR, FinetuneContext, FinetuneFiles
 from rslp.finetune.steps import build_dataset, evaluate, fit, prepare_windows
+from rslp.fsutil import local_dir
 from rslp.project import default_checkpoint
 from rslp.runner.scratch import Scratch
 
@@ -60,7 +61,7 @@ class EsFineTuneRunner:
             annotations=Path(annotation_features).resolve(),
             checkpoint=ckpt,
         )
-        self.scratch = Scratch(Path(scratch_path) / FINETUNE_DIR)
+        self.scratch = Scratch(local_dir(scratch_path) / FINETUNE_DIR)
         self.ctx = FinetuneContext(files=files, scratch=self.scratch, max_epochs=max_epochs)
         self.checked = False
 

@@ -24,6 +24,7 @@ import logging
 from pathlib import Path
 
 from rslp.checks.preflight import preflight
+from rslp.fsutil import local_dir
 from rslp.project import ProjectFiles, default_checkpoint
 from rslp.runner import dataset as dataset_step
 from rslp.runner import inference as inference_step
@@ -81,7 +82,7 @@ class EsPredictRunner:
             request_geojson=Path(request_geojson).resolve(),
             checkpoint=ckpt,
         )
-        self.scratch = Scratch(Path(scratch_path))
+        self.scratch = Scratch(local_dir(scratch_path))
         self.ctx = RunContext(files=files, scratch=self.scratch)
         self.checked = False
 

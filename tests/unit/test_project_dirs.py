@@ -79,3 +79,22 @@ def test_a_platform_request_body_is_read_as_its_collection(tmp_path: Path) -> No
     with pytest.raises(ProjectError, match="time range is reversed") as err:
         load_request(path)
     assert err.value.key == "geometry.features[1].properties"
+
+
+def test_a_scratch_url_is_refused_never_taken_for_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from rslp.cli import cli
+    from rslp.espredict_runner import EsPredictRunner
+
+    monkeypatch.chdir(tmp_path)
+    demo = DEMO
+    for args in (["run", str(demo)], ["plan", str(demo)], ["status", str(demo)]):
+        result = CliRunner().invoke(cli, [*args, "--scratch", "s3://scratch/demo"])
+        assert result.exit_code == 2, result.output
+        assert "s3://scratch/demo is a URL" in result.output
+    with pytest.raises(ProjectError, match="s3://b/x is a URL"):
+        EsPredictRunner.from_project(demo, "s3://b/x")
+    assert list(tmp_path.iterdir()) == []  # no directory named s3:
