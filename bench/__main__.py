@@ -9,6 +9,8 @@ BENCHMARKS = [
     "bench.mosaic",
     "bench.runner",
     "bench.scale",
+    "bench.journal",
+    "bench.olmoearth",
     "bench.gaps",
     "bench.preflight",
     "bench.finetune",

@@ -33,7 +33,8 @@ def local_dir(value: str | Path, what: str = "scratch") -> Path:
     if isinstance(value, str) and URL.match(value):
         raise ProjectError(
             what,
-            f"{value} is a URL: {what} on object storage (s3://, gs://, az://) is not supported yet",
+            f"{value} is a URL: {what} on object storage (s3://, gs://, az://) is not "
+            "supported yet",
             hint="give a directory: a local disk, or a filesystem every node mounts at the "
             "same path for a cluster",
         )

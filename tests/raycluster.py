@@ -86,8 +86,10 @@ def _parent(pid: int) -> int:
 
 
 def _step_running_on(scratch: Path, step: str, parent: int) -> bool:
+    from rslp.runner.scratch import Scratch
+
     try:
-        parts = json.loads((scratch / "manifest.json").read_text()).get("partitions", {})
+        parts = Scratch(scratch).read_manifest().get("partitions", {})
     except (OSError, json.JSONDecodeError):
         return False
     for rec in parts.values():

@@ -217,6 +217,8 @@ class Pipeline:
             return self._run()
         finally:
             self.close()
+            if self.scratch.journal_path.exists():
+                self.scratch.compact()  # manifest.json whole again between runs
 
     def _run(self) -> PipelineResult:
         from rslp.runner.partition import load_plan, run_partition

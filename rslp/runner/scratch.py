@@ -3,7 +3,8 @@
 Layout::
 
     scratch/
-      manifest.json     input hashes, partitions, per-partition step states
+      manifest.json     input hashes, partitions, per-partition step states (compacted)
+      journal.jsonl     step records since the last compaction, one JSON line each
       plan/             the partition step's output: index.json, windows/<id>.jsonl
       inputs/           the configs and request as used (copied, hashed)
       dataset/          the rslearn dataset root (config.json, windows/<partition>/...)
@@ -12,7 +13,12 @@ Layout::
       logs/
       tmp/              TMPDIR for rslearn/Lightning, emptied after each step
 
-All writes go to a temporary name first and are renamed into place.
+All writes go to a temporary name first and are renamed into place, except the journal,
+which is appended to: the manifest is ``manifest.json`` with the journal's records applied
+in order (:meth:`Scratch.read_manifest`). Recording a step appends one line, so its cost
+does not grow with the run; the journal is compacted into ``manifest.json`` when it
+outgrows it (and at the end of every run), so reading stays linear in the manifest. A
+record is replayed idempotently, so a compaction cut short by a crash loses nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ class Scratch:
     def manifest_path(self) -> Path:
         """``manifest.json``."""
         return self.root / "manifest.json"
+
+    @property
+    def journal_path(self) -> Path:
+        """``journal.jsonl``: records not yet compacted into ``manifest.json``."""
+        return self.root / JOURNAL
 
     @property
     def plan_dir(self) -> Path:
@@ -131,29 +142,62 @@ class Scratch:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def read_manifest(self) -> dict[str, Any]:
-        """The manifest, or an empty one."""
+        """The manifest: ``manifest.json`` (or an empty one) with the journal applied."""
+        manifest = self._read_base()
+        for record in self._journal():
+            _apply(manifest, record)
+        return manifest
+
+    def _read_base(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
             return {"version": 1, "inputs": {}, "partitions": {}}
         return dict(json.loads(self.manifest_path.read_text()))
 
-    def record_step(self, partition_id: str, step: str, state: str, **extra: Any) -> None:
-        """Record a step state for a partition in the manifest (atomically)."""
+    def _journal(self) -> Iterator[dict[str, Any]]:
+        """The journal's records; a last line cut short (a crash mid-write) is skipped."""
+        try:
+            text = self.journal_path.read_text()
+        except FileNotFoundError:
+            return
+        for line in text.splitlines(keepends=True):
+            if not line.endswith("\n"):
+                break
+            with contextlib.suppress(ValueError):
+                yield json.loads(line)
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        """Append records to the journal (hold :meth:`manifest_lock`); compact when it is big."""
+        if not self.manifest_path.exists():  # workers look for it (engine.check_scratch)
+            write_json_atomic(self.manifest_path, self._read_base())
+        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > max(COMPACT_MIN_BYTES, self.manifest_path.stat().st_size):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Fold the journal into ``manifest.json`` (hold :meth:`manifest_lock`)."""
+        write_json_atomic(self.manifest_path, self.read_manifest())
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self.journal_path, 0)
+
+    def compact(self) -> None:
+        """Fold the journal into ``manifest.json`` now (the end of a run does)."""
         with self.manifest_lock():
-            manifest = self.read_manifest()
-            entry = manifest.setdefault("partitions", {}).setdefault(partition_id, {})
-            now = datetime.now(UTC).isoformat()
-            rec = entry.setdefault(step, {})
-            if state == "running":
-                rec.clear()
-                rec["start"] = now
-            else:
-                rec["end"] = now
-            rec["state"] = state
-            rec.update(extra)
-            write_json_atomic(self.manifest_path, manifest)
+            self._compact()
+
+    def record_step(self, partition_id: str, step: str, state: str, **extra: Any) -> None:
+        """Record a step state for a partition (one journal line)."""
+        now = datetime.now(UTC).isoformat()
+        fields = {"start": now} if state == "running" else {"end": now}
+        self.record_steps([(partition_id, step, {**fields, "state": state, **extra})])
 
     def record_steps(self, updates: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Apply many step records in one atomic manifest write.
+        """Append many step records in one journal write.
 
         Args:
             updates: (partition id, step, fields); fields with ``state: running`` replace
@@ -162,18 +206,31 @@ class Scratch:
         if not updates:
             return
         with self.manifest_lock():
-            manifest = self.read_manifest()
-            parts = manifest.setdefault("partitions", {})
-            for pid, step, fields in updates:
-                rec = parts.setdefault(pid, {}).setdefault(step, {})
-                if fields.get("state") == "running":
-                    rec.clear()
-                rec.update(fields)
-            write_json_atomic(self.manifest_path, manifest)
+            self._append([{"p": pid, "s": step, "f": fields} for pid, step, fields in updates])
 
     def update_manifest(self, **fields: Any) -> None:
-        """Set top-level manifest fields atomically."""
+        """Set top-level manifest fields (one journal line)."""
         with self.manifest_lock():
-            manifest = self.read_manifest()
-            manifest.update(fields)
-            write_json_atomic(self.manifest_path, manifest)
+            self._append([{"set": fields}])
+
+
+JOURNAL = "journal.jsonl"
+# The journal is compacted once it is larger than manifest.json (and this): each record's
+# share of the compactions stays constant, however long the run.
+COMPACT_MIN_BYTES = 1 << 20
+
+
+def _apply(manifest: dict[str, Any], record: dict[str, Any]) -> None:
+    """Apply one journal record to a manifest (idempotent when replayed in order)."""
+    if "set" in record:
+        manifest.update(record["set"])
+        return
+    fields = record["f"]
+    rec = (
+        manifest.setdefault("partitions", {})
+        .setdefault(record["p"], {})
+        .setdefault(record["s"], {})
+    )
+    if fields.get("state") == "running":
+        rec.clear()
+    rec.update(fields)

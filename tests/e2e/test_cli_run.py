@@ -30,7 +30,12 @@ def esrunner(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 def manifest(scratch: Path) -> dict:
-    return json.loads((scratch / "manifest.json").read_text())
+    """manifest.json with the journal's records applied (as esrunner status reads it)."""
+    from rslp.runner.scratch import Scratch
+
+    if not (scratch / "manifest.json").exists():
+        raise FileNotFoundError(scratch / "manifest.json")
+    return Scratch(scratch).read_manifest()
 
 
 @pytest.fixture(scope="module")
