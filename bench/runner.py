@@ -24,6 +24,7 @@ from bench.common import measured
 from rslp.espredict_runner import EsPredictRunner
 from rslp.runner.dataset import create_windows
 from rslp.runner.inference import DATASET_PATH_VAR, predict_config
+from rslp.templates import template_values
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
@@ -58,7 +59,8 @@ def plain_rslearn(
     cfg["data"]["init_args"]["predict_config"]["groups"] = pids
     (scratch / "predict.yaml").write_text(yaml.safe_dump(cfg))
     root = str(runner.scratch.dataset)
-    env = dict(os.environ, **{DATASET_PATH_VAR: root, "TMPDIR": str(scratch)})
+    values = template_values(project.resolve(), runner.scratch.dataset, scratch / "trainer")
+    env = {**os.environ, **values, DATASET_PATH_VAR: root, "TMPDIR": str(scratch)}
     total = 0.0
     for sub in ("prepare", "ingest", "materialize"):
         total += timed(
