@@ -111,6 +111,78 @@ def _band_count(files: list[Path]) -> tuple[int | None, str | None]:
     return (counts.pop() if counts else None), None
 
 
+def _check_item_specs(
+    ddoc: Any, lname: str, layer: dict[str, Any], specs: Any, src_dir: Path, severity: str
+) -> list[Diagnostic]:
+    """LocalFiles ``raster_item_specs``: files there, band lists fit them, layer bands named.
+
+    Each spec lists ``fnames`` (relative to ``src_dir``) and, per file, the names of its
+    bands; the layer's band sets may only ask for bands some spec names.
+    """
+    out: list[Diagnostic] = []
+    if not isinstance(specs, list):
+        return out
+    base: KeyPath = ("layers", lname, "data_source", "init_args", "raster_item_specs")
+    named: set[str] = set()
+    for si, spec in enumerate(specs):
+        fnames = spec.get("fnames") if isinstance(spec, dict) else None
+        bands = spec.get("bands") if isinstance(spec, dict) else None
+        if not isinstance(fnames, list) or not isinstance(bands, list):
+            continue
+        for fi, fname in enumerate(fnames):
+            path = Path(str(fname))
+            path = path if path.is_absolute() else src_dir / path
+            names = bands[fi] if fi < len(bands) and isinstance(bands[fi], list) else None
+            named.update(str(b) for b in names or [])
+            if not path.is_file():
+                out.append(
+                    ddoc.diag(
+                        f"file {fname!r} is not in src_dir ({path})",
+                        (*base, si, "fnames", fi),
+                        hint="fnames are relative to src_dir",
+                        rule="local_files",
+                        severity=severity,
+                    )
+                )
+                continue
+            try:
+                with rasterio.open(path) as src:
+                    count = src.count
+            except rasterio.errors.RasterioIOError as e:
+                out.append(
+                    ddoc.diag(
+                        f"{fname!r} is not a readable raster ({e})",
+                        (*base, si, "fnames", fi),
+                        rule="local_files",
+                        severity=severity,
+                    )
+                )
+                continue
+            if names is not None and len(names) != count:
+                out.append(
+                    ddoc.diag(
+                        f"{len(names)} band name(s) for {fname!r}, which has {count} band(s)",
+                        (*base, si, "bands", fi),
+                        hint="name every band of the file, in file order",
+                        rule="local_files",
+                    )
+                )
+    for bi, bs in enumerate(layer.get("band_sets") or []):
+        wanted = bs.get("bands") if isinstance(bs, dict) else None
+        bad = [b for b in wanted or [] if b not in named]
+        if named and bad:
+            out.append(
+                ddoc.diag(
+                    f"band(s) {bad} are named by no raster_item_specs entry "
+                    f"(they name {sorted(named)})",
+                    ("layers", lname, "band_sets", bi, "bands"),
+                    hint="use the band names the specs give, or add them to the specs",
+                    rule="local_files",
+                )
+            )
+    return out
+
+
 def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
     """A LocalFiles raster layer asks only for bands its files have (named ``B1..Bn``)."""
     ddoc = project.valid("dataset.json")
@@ -152,7 +224,11 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
                 )
             )
             continue
-        if layer.get("type") != "raster" or args.get("raster_item_specs"):
+        if layer.get("type") != "raster":
+            continue
+        specs = args.get("raster_item_specs")
+        if specs:
+            out += _check_item_specs(ddoc, lname, layer, specs, src_dir, severity)
             continue
         files = sorted(
             p for p in src_dir.rglob("*.*") if p.is_file() and not p.name.endswith(".json")

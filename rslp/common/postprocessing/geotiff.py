@@ -42,7 +42,8 @@ def _tags(class_names: list[str] | None, legend: Legend | None = None) -> dict[s
     tags: dict[str, str] = {}
     if class_names:
         tags["class_names"] = json.dumps(class_names)
-        tags.update({f"class_{i}": name for i, name in enumerate(class_names)})
+        # a value the legend does not name keeps its place in the list, but gets no tag
+        tags.update({f"class_{i}": n for i, n in enumerate(class_names) if n != f"class_{i}"})
     if legend is not None and legend.classes:
         tags.update({f"class_{c.value}": c.label for c in legend.classes})
         tags["class_colors"] = json.dumps({str(c.value): list(c.rgba) for c in legend.classes})
