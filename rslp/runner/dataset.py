@@ -213,7 +213,8 @@ def materialize_error(
     else:
         msg = (
             f"layer {layer!r} ({key}): items matched but nothing was materialized (do the "
-            "band names match the source? LocalFiles names bands B1..Bn)"
+            "band names match the source? LocalFiles names bands B1..Bn unless "
+            "raster_item_specs name them)"
         )
     if len(problems) > 1:
         msg += f"; and {len(problems) - 1} other layer problem(s)"
