@@ -23,7 +23,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from esbuild.requirements import line_problem, requirement_lines
+from esbuild.requirements import TOOLCHAIN_BASE, line_problem, requirement_lines
+from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.project import ProjectDocs
 from rslp.errors import RunnerError
 from rslp.fsutil import atomic_path
 
@@ -283,3 +285,24 @@ def lock(
         body = tmp.read_text()
         tmp.write_text(_header(hashes, body) + body)
     return out, True
+
+
+def check_requirement_conflicts(project: ProjectDocs) -> list[Diagnostic]:
+    """A requirement no version of which also satisfies the base's pin (e.g. ``torch<2``)."""
+    if project.requirements is None:
+        return []
+    inputs = lock_inputs(project.root)
+    if not (inputs.repo / inputs.base).exists():  # a project outside this repository
+        repo = TOOLCHAIN_BASE.parents[1]
+        rel = Path(os.path.relpath(project.requirements, repo))
+        inputs = LockInputs(repo, TOOLCHAIN_BASE.relative_to(repo), rel, rel)
+    return [
+        Diagnostic(
+            project.requirements,
+            conflict_message(p, b),
+            line=p.line,
+            hint="the base pins it for every project image; drop or widen the requirement",
+            rule="requirements",
+        )
+        for p, b in base_conflicts(inputs)
+    ]

@@ -6,7 +6,6 @@ conflict check, without resolving anything.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -92,26 +91,3 @@ def check_requirements(project: ProjectDocs) -> list[Diagnostic]:
         )
         out.append(Diagnostic(path, msg, line=n, hint=hint, rule="requirements"))
     return out
-
-
-def check_requirement_conflicts(project: ProjectDocs) -> list[Diagnostic]:
-    """A requirement no version of which also satisfies the base's pin (e.g. ``torch<2``)."""
-    from esbuild import lock
-
-    if project.requirements is None:
-        return []
-    inputs = lock.lock_inputs(project.root)
-    if not (inputs.repo / inputs.base).exists():  # a project outside this repository
-        repo = TOOLCHAIN_BASE.parents[1]
-        rel = Path(os.path.relpath(project.requirements, repo))
-        inputs = lock.LockInputs(repo, TOOLCHAIN_BASE.relative_to(repo), rel, rel)
-    return [
-        Diagnostic(
-            project.requirements,
-            lock.conflict_message(p, b),
-            line=p.line,
-            hint="the base pins it for every project image; drop or widen the requirement",
-            rule="requirements",
-        )
-        for p, b in lock.base_conflicts(inputs)
-    ]

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from esbuild.environment import check_in_image, notice_missing_imports
-from esbuild.requirements import check_requirement_conflicts, check_requirements
+from esbuild.lock import check_requirement_conflicts
+from esbuild.requirements import check_requirements
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules import (

@@ -276,22 +276,6 @@ def _has_finetune(root: Path, run: Path) -> bool:
     return formats.has_section(data, formats.FINETUNE_ROLE)
 
 
-def dig(node: Any, *keys: str | int) -> Any:
-    """``node[k1][k2]...`` where each step exists and has the right type, else None.
-
-    For files the schema describes only at the top (model.yaml), so a rule copes with any
-    JSON/YAML type in any position.
-    """
-    for k in keys:
-        if isinstance(node, dict) and isinstance(k, str):
-            node = node.get(k)
-        elif isinstance(node, list) and isinstance(k, int) and -len(node) <= k < len(node):
-            node = node[k]
-        else:
-            return None
-    return node
-
-
 def _as_collection(doc: Document) -> tuple[Document, list[Diagnostic]]:
     """A request as the FeatureCollection the runner reads (:func:`rslp.request.unwrap`).
 

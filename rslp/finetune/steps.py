@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from rslp.checks.project import dig
 from rslp.errors import ProjectError, StepError
 from rslp.finetune.annotations import label_of, load_tasks
 from rslp.finetune.context import FinetuneContext
 from rslp.finetune.preparers import LabeledWindow
 from rslp.finetune.splitters import SPLITS
 from rslp.fsutil import atomic_path, sha256_file, write_json_atomic
+from rslp.nested import dig
 from rslp.runner.outcomes import Rejection, rejection_properties
 
 logger = logging.getLogger(__name__)
@@ -519,7 +519,7 @@ def load_weights(model: Any, checkpoint: Path) -> None:
     Raises:
         ProjectError: when it does not fit the model (naming the first mismatch).
     """
-    from rslp.checks.checkpoint import load_state_dict, mismatch
+    from rslp.checkpoint import load_state_dict, mismatch
 
     weights, err = load_state_dict(checkpoint)
     problem = err or mismatch(model.state_dict(), weights)

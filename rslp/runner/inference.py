@@ -224,7 +224,7 @@ class Predictor:
             ProjectError: naming the checkpoint, model.yaml, the first mismatching
                 parameter and both shapes.
         """
-        from rslp.checks.checkpoint import load_state_dict, mismatch
+        from rslp.checkpoint import load_state_dict, mismatch
 
         assert self.checkpoint is not None
         weights, err = load_state_dict(self.checkpoint)

@@ -9,7 +9,8 @@ import rasterio
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import KeyPath
-from rslp.checks.project import ProjectDocs, dig
+from rslp.checks.project import ProjectDocs
+from rslp.nested import dig
 from rslp.runner.context import find_writer
 from rslp.runner.dataset import local_files_source, unset_env_vars
 from rslp.templates import output_layer_name

@@ -39,7 +39,7 @@ def check_placeholders(project: ProjectDocs) -> list[Diagnostic]:
 
 def check_writer_path(project: ProjectDocs) -> list[Diagnostic]:
     """A writer ``path`` other than ``${DATASET_PATH}`` (e.g. ``placeholder``) is replaced."""
-    from rslp.checks.project import dig
+    from rslp.nested import dig
     from rslp.runner.context import find_writer
 
     doc = project.docs.get("model.yaml")
@@ -166,7 +166,7 @@ def check_checkpoint(project: ProjectDocs) -> list[Diagnostic]:
 
 def check_checkpoint_fits(project: ProjectDocs) -> list[Diagnostic]:
     """With ``deep``: the checkpoint's weights load into the model model.yaml builds."""
-    from rslp.checks.checkpoint import load_state_dict, mismatch
+    from rslp.checkpoint import load_state_dict, mismatch
 
     ckpt = project.checkpoint
     cli = project.model_cli

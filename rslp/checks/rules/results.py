@@ -16,10 +16,11 @@ import numpy as np
 from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document
-from rslp.checks.project import ProjectDocs, dig
+from rslp.checks.project import ProjectDocs
 from rslp.common.postprocessing.interface import class_at
 from rslp.common.postprocessing.legend import Legend, colormap_names
 from rslp.config import InferenceResultsConfig
+from rslp.nested import dig
 from rslp.runner.context import DEFAULT_NODATA, writer_layer
 
 IRC = "inference_results_config"

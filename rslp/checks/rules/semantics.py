@@ -9,7 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document
-from rslp.checks.project import ProjectDocs, dig
+from rslp.checks.project import ProjectDocs
+from rslp.nested import dig
 
 
 def _pydantic(doc: Document, model: type[BaseModel], what: str) -> list[Diagnostic]:
