@@ -168,16 +168,32 @@ def _check_item_specs(
                         rule="local_files",
                     )
                 )
+    if named:
+        out += _unknown_bands(
+            ddoc,
+            lname,
+            layer,
+            named,
+            f"are named by no raster_item_specs entry (they name {sorted(named)})",
+            "use the band names the specs give, or add them to the specs",
+        )
+    return out
+
+
+def _unknown_bands(
+    ddoc: Any, lname: str, layer: dict[str, Any], valid: set[str], why: str, hint: str
+) -> list[Diagnostic]:
+    """An error per band set of ``layer`` that asks for bands outside ``valid``."""
+    out = []
     for bi, bs in enumerate(layer.get("band_sets") or []):
-        wanted = bs.get("bands") if isinstance(bs, dict) else None
-        bad = [b for b in wanted or [] if b not in named]
-        if named and bad:
+        bands = bs.get("bands") if isinstance(bs, dict) else None
+        bad = [b for b in bands or [] if b not in valid]
+        if bad:
             out.append(
                 ddoc.diag(
-                    f"band(s) {bad} are named by no raster_item_specs entry "
-                    f"(they name {sorted(named)})",
+                    f"band(s) {bad} {why}",
                     ("layers", lname, "band_sets", bi, "bands"),
-                    hint="use the band names the specs give, or add them to the specs",
+                    hint=hint,
                     rule="local_files",
                 )
             )
@@ -241,18 +257,13 @@ def check_local_files_bands(project: ProjectDocs) -> list[Diagnostic]:
         if err or n is None:
             out.append(ddoc.diag(f"src_dir {src!r}: {err}", key, rule="local_files"))
             continue
-        valid = {f"B{i + 1}" for i in range(n)}
-        for bi, bs in enumerate(layer.get("band_sets") or []):
-            bands = bs.get("bands") if isinstance(bs, dict) else None
-            bad = [b for b in bands or [] if b not in valid]
-            if bad:
-                out.append(
-                    ddoc.diag(
-                        f"band(s) {bad} are not produced by LocalFiles: the files in {src!r} have "
-                        f"{n} band(s), named B1..B{n}",
-                        ("layers", lname, "band_sets", bi, "bands"),
-                        hint="LocalFiles names bands B1..Bn in file order; rename the bands",
-                        rule="local_files",
-                    )
-                )
+        out += _unknown_bands(
+            ddoc,
+            lname,
+            layer,
+            {f"B{i + 1}" for i in range(n)},
+            f"are not produced by LocalFiles: the files in {src!r} have {n} band(s), "
+            f"named B1..B{n}",
+            "LocalFiles names bands B1..Bn in file order; rename the bands",
+        )
     return out
