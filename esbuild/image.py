@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from esbuild.gitinfo import GitInfo, git_info
+from esbuild.lock import read_header
 from rslp.errors import RunnerError
 from rslp.fsutil import sha256_file
 from rslp.variants import Variant
@@ -259,14 +260,17 @@ def plan_build(
 def stage_lock(plan: BuildPlan) -> None:
     """Put the project's lock at ``.esbuild/requirements.lock``, where the Dockerfile reads it.
 
-    The deps layer's cache key is then exactly the lock and the wheelhouse, whichever project
-    they came from. Online builds get an empty wheelhouse.
+    Only the lock's body (its pins) is staged, not its header: the deps layer's cache key is
+    then exactly the pins and the wheelhouse, whichever project they came from, so projects
+    whose locks add nothing to the base (the same body) share one dependency layer. Online
+    builds get an empty wheelhouse.
     """
     (plan.repo / WHEELHOUSE).mkdir(parents=True, exist_ok=True)
     src = plan.repo / "data" / plan.project / "requirements.lock"
     dst = plan.repo / STAGING / "requirements.lock"
-    if not dst.exists() or dst.read_bytes() != src.read_bytes():
-        shutil.copyfile(src, dst)
+    body = read_header(src.read_text())[2]  # the pins only: projects that add nothing share
+    if not dst.exists() or dst.read_text() != body:  # the dependency layer
+        dst.write_text(body)
 
 
 def run_build(plan: BuildPlan, log: Path | None = None) -> str:

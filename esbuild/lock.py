@@ -15,6 +15,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,10 +55,15 @@ class LockInputs:
     project: Path
     lock: Path
 
+    @property
+    def base_lock(self) -> Path:
+        """The base's own lock (``requirements/base.lock``), relative to the repository."""
+        return self.base.with_suffix(".lock")
+
     def hashes(self) -> dict[str, str]:
-        """Relative path -> SHA-256 of each input file."""
+        """Relative path -> SHA-256 of each input file (the base lock included)."""
         out = {}
-        for p in (self.base, self.project):
+        for p in (self.base, self.base_lock, self.project):
             data = (self.repo / p).read_bytes() if (self.repo / p).exists() else b""
             out[p.as_posix()] = hashlib.sha256(data).hexdigest()
         return out
@@ -103,8 +109,11 @@ def read_header(text: str) -> tuple[dict[str, str], str | None, str]:
     return inputs, body_hash, "".join(lines[i:])
 
 
-def check_lock(inputs: LockInputs) -> list[str]:
-    """Why the lock is not current (empty when it is)."""
+def check_lock(inputs: LockInputs, base_only: bool = False) -> list[str]:
+    """Why the lock is not current (empty when it is).
+
+    With ``base_only``, ``inputs`` describe the base lock, whose only input is the base.
+    """
     path = inputs.repo / inputs.lock
     if not path.exists():
         return [f"{inputs.lock} does not exist: run 'esbuild lock {inputs.lock.parent}'"]
@@ -114,7 +123,12 @@ def check_lock(inputs: LockInputs) -> list[str]:
         problems.append(f"{inputs.lock} has no esbuild header: it was not made by 'esbuild lock'")
     elif hashlib.sha256(body.encode()).hexdigest() != body_hash:
         problems.append(f"{inputs.lock} was edited by hand (its body no longer matches its header)")
-    for p, h in inputs.hashes().items():
+    wanted = inputs.hashes()
+    if base_only:
+        wanted = {inputs.base.as_posix(): wanted[inputs.base.as_posix()]}
+    elif not (inputs.repo / inputs.base_lock).exists():
+        problems.append(f"{inputs.base_lock} does not exist: 'esbuild lock PROJECT' makes it")
+    for p, h in wanted.items():
         if recorded.get(p) != h:
             problems.append(f"{p} changed since {inputs.lock} was made (stale lock)")
     return problems
@@ -235,17 +249,106 @@ def check_platform() -> None:
         )
 
 
+def _pip_compile(
+    repo: Path, out: Path, sources: list[str], upgrade: tuple[str, ...], extra: list[str]
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
+        "--allow-unsafe", "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
+        "--no-header", "--output-file", os.path.relpath(out, repo), *extra,
+    ]  # fmt: skip
+    for name in upgrade:
+        cmd += ["--upgrade-package", name]
+    return subprocess.run(cmd + sources, cwd=repo, capture_output=True, text=True)
+
+
+def check_base_lock(inputs: LockInputs) -> list[str]:
+    """Why ``requirements/base.lock`` is not current (empty when it is)."""
+    return check_lock(LockInputs(inputs.repo, inputs.base, inputs.base, inputs.base_lock), True)
+
+
+def lock_base(inputs: LockInputs, upgrade: tuple[str, ...] = (), force: bool = False) -> bool:
+    """Make or refresh ``requirements/base.lock``: the base resolved alone (slow, once).
+
+    Returns:
+        whether a resolution ran.
+
+    Raises:
+        LockError: the resolver failed (the packages named).
+    """
+    out = inputs.repo / inputs.base_lock
+    if not upgrade and not force and not check_base_lock(inputs):
+        return False
+    check_platform()
+    with atomic_path(out) as tmp:
+        if out.exists():  # keep existing pins: same inputs, same result
+            tmp.write_text(read_header(out.read_text())[2])
+        proc = _pip_compile(inputs.repo, tmp, [str(inputs.base)], upgrade, [])
+        if proc.returncode != 0:
+            raise LockError(
+                f"resolution failed for {inputs.base}: {_resolver_message(proc.stderr)}"
+            )
+        body = tmp.read_text()
+        hashes = {
+            inputs.base.as_posix(): hashlib.sha256(
+                (inputs.repo / inputs.base).read_bytes()
+            ).hexdigest()
+        }
+        tmp.write_text(_header(hashes, body) + body)
+    return True
+
+
+UNSAFE_MARK = "# The following packages are considered to be unsafe in a requirements file:"
+_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+
+
+def _entries(body: str) -> tuple[dict[str, str], set[str]]:
+    """A pip-compile body as canonical name -> its entry's lines, and the unsafe names."""
+    entries: dict[str, str] = {}
+    unsafe: set[str] = set()
+    name, in_unsafe = None, False
+    for line in body.splitlines(keepends=True):
+        if line.startswith(UNSAFE_MARK):
+            in_unsafe, name = True, None
+            continue
+        m = _ENTRY.match(line)
+        if m:
+            name = canonicalize_name(m.group(1))
+            entries[name] = line
+            if in_unsafe:
+                unsafe.add(name)
+        elif name is not None and line.startswith((" ", "\t")):
+            entries[name] += line
+    return entries, unsafe
+
+
+def _render(entries: dict[str, str], unsafe: set[str]) -> str:
+    """Entries back into a pip-compile body (by name; unsafe ones last, as pip-compile does)."""
+    safe = [entries[n] for n in sorted(entries) if n not in unsafe]
+    out = "".join(safe)
+    if unsafe:
+        out += "\n" + UNSAFE_MARK + "\n" + "".join(entries[n] for n in sorted(unsafe))
+    return out
+
+
 def lock(
     inputs: LockInputs,
     upgrade: tuple[str, ...] = (),
     allow_sources: bool = False,
     force: bool = False,
 ) -> tuple[Path, bool]:
-    """Make or refresh a project's lock.
+    """Make or refresh a project's lock: the base lock plus what the project adds.
+
+    The base is locked once, alone (``requirements/base.lock``, :func:`lock_base`); a
+    project's lock is that body with the project's additions resolved against the base's
+    pins held fixed (pip constraints): a project that adds nothing needs no resolution, and
+    one that adds a package resolves only that package's tree. Every project image so
+    installs the base's exact pins (the same dependency layer where nothing is added).
 
     Args:
         inputs: what to lock.
-        upgrade: packages to move to their newest allowed version.
+        upgrade: packages to move to their newest allowed version (in the base lock when
+            the base has them).
         allow_sources: allow project requirement options that change package sources.
         force: resolve even when the inputs are unchanged.
 
@@ -263,26 +366,28 @@ def lock(
     if not upgrade and not force and not check_lock(inputs):
         return out, False
     check_platform()
+    lock_base(inputs, upgrade)
+    base_body = read_header((inputs.repo / inputs.base_lock).read_text())[2]
+    base, unsafe = _entries(base_body)
+    body = base_body
+    project = inputs.repo / inputs.project
+    if project.exists() and read_pins(inputs.repo, inputs.project):
+        with tempfile.TemporaryDirectory() as t:  # not in .esbuild/: the build context
+            pins, tmp = Path(t) / "base-constraints.txt", Path(t) / "project.lock"
+            pins.write_text("".join(e.split(" ", 1)[0].strip() + "\n" for e in base.values()))
+            if out.exists():  # keep existing pins: same inputs, same result
+                tmp.write_text(read_header(out.read_text())[2])
+            extra = ["--constraint", str(pins)]
+            proc = _pip_compile(inputs.repo, tmp, [str(inputs.project)], upgrade, extra)
+            if proc.returncode != 0:
+                raise LockError(
+                    f"resolution failed for {inputs.lock.parent}: {_resolver_message(proc.stderr)}"
+                )
+            added, added_unsafe = _entries(tmp.read_text())
+        new = {n: e for n, e in added.items() if n not in base}
+        body = _render({**base, **new}, unsafe | (added_unsafe & set(new)))
     hashes = inputs.hashes()
     with atomic_path(out) as tmp:
-        if out.exists():  # keep existing pins: same inputs, same result
-            tmp.write_text(read_header(out.read_text())[2])
-        cmd = [
-            sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
-            "--allow-unsafe", "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
-            "--no-header", "--output-file", os.path.relpath(tmp, inputs.repo),
-        ]  # fmt: skip
-        for name in upgrade:
-            cmd += ["--upgrade-package", name]
-        inputs_present = [
-            str(p) for p in (inputs.base, inputs.project) if (inputs.repo / p).exists()
-        ]
-        proc = subprocess.run(cmd + inputs_present, cwd=inputs.repo, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise LockError(
-                f"resolution failed for {inputs.lock.parent}: {_resolver_message(proc.stderr)}"
-            )
-        body = tmp.read_text()
         tmp.write_text(_header(hashes, body) + body)
     return out, True
 

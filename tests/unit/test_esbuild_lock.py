@@ -110,3 +110,28 @@ def test_committed_locks_are_current() -> None:
         os.chdir(cwd)
     assert res.exit_code == 0, res.output
     assert "data/demo/requirements.lock: current" in res.output
+
+
+@pytest.mark.timeout(900)
+def test_a_project_resolves_only_what_it_adds_on_the_base_pins(tmp_path: Path) -> None:
+    p = mini_repo(tmp_path, "idna==3.6\n", "# nothing beyond the base\n")
+    inputs = locking.lock_inputs(p)
+    path, resolved = locking.lock(inputs)
+    assert resolved and (tmp_path / "requirements" / "base.lock").is_file()
+    base_body = locking.read_header((tmp_path / "requirements" / "base.lock").read_text())[2]
+    # nothing added: the project's pins are the base's, byte for byte
+    assert locking.read_header(path.read_text())[2] == base_body
+    # a package whose dependency the base pins keeps the base's pin, and adds its own
+    (p / "requirements.txt").write_text("requests\n")
+    assert any("stale" in m for m in locking.check_lock(inputs))
+    locking.lock(inputs)
+    body = locking.read_header(path.read_text())[2]
+    assert "\nidna==3.6 \\" in "\n" + body and "\nrequests==" in body
+    assert "# via -r data/p/requirements.txt" in body and "base-constraints" not in body
+    for line in base_body.splitlines():
+        assert line in body.splitlines()  # every base entry kept as the base lock has it
+    # the base lock is an input: re-resolving it makes the project lock stale
+    (tmp_path / "requirements" / "base.in").write_text("idna==3.7\n")
+    assert any("changed since" in m for m in locking.check_lock(inputs))
+    locking.lock(inputs)
+    assert "\nidna==3.7 \\" in "\n" + locking.read_header(path.read_text())[2]
