@@ -1,22 +1,34 @@
 # The model image: esrunner (rslp), one project under /opt/project, and that project's
-# locked dependencies. Built by `esbuild build data/<project>` (BuildKit); see the README.
+# locked dependencies. Built by `esbuild build data/<project>` (BuildKit); see docs/build.md.
 #
-#   deps     the base image + a venv with requirements.lock installed (--require-hashes),
-#            a layer of its own, cached across config changes; wheels come from
-#            .esbuild/wheelhouse (offline builds: --network=none) or the index (PIP_SOURCE="").
+#   base     the base image + a venv with the base lock installed (--require-hashes): the
+#            layer every project image shares, cached by the base's pins alone
+#   deps     base + what the project's lock adds (often nothing: an empty layer)
 #   runtime  deps + rslp + the project; non-root; ENTRYPOINT esrunner.
+# Wheels come from .esbuild/<part>/wheelhouse (offline builds: --network=none) or the index
+# (PIP_SOURCE="").
 ARG BASE_IMAGE=python:3.11-slim-bookworm
-
-FROM ${BASE_IMAGE} AS deps
 ARG PIP_SOURCE="--no-index --find-links=/tmp/esbuild/wheelhouse"
+
+FROM ${BASE_IMAGE} AS base
+ARG PIP_SOURCE
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
-# .esbuild/ holds the project's requirements.lock and the wheelhouse (staged by esbuild
-# build); bind-mounted, so neither lands in a layer, and the layer's cache key is exactly
-# the lock and the wheels.
-RUN --mount=type=bind,source=.esbuild,target=/tmp/esbuild \
+# .esbuild/base/ holds the base pins and their wheels (staged by esbuild build);
+# bind-mounted, so neither lands in a layer, and the layer's cache key is exactly those.
+RUN --mount=type=bind,source=.esbuild/base,target=/tmp/esbuild \
     python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
         -r /tmp/esbuild/requirements.lock
+
+FROM base AS deps
+ARG PIP_SOURCE
+# .esbuild/project/: the pins the project's lock adds to the base's (their dependencies
+# included, so --no-deps), and their wheels.
+RUN --mount=type=bind,source=.esbuild/project,target=/tmp/esbuild \
+    if [ -s /tmp/esbuild/requirements.lock ]; then \
+        /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: ${PIP_SOURCE} \
+            -r /tmp/esbuild/requirements.lock; \
+    fi
 
 FROM deps AS runtime
 ARG PROJECT

@@ -1,7 +1,10 @@
-"""Image build time: a full build against a rebuild after changing only a project config.
+"""Image builds: full, config-only rebuild, and a second project on the shared base layer.
 
 Starts the private engine (scripts/docker-engine.sh), empties the build cache, builds the
-demo image offline from the wheelhouse, changes one config file and builds again.
+demo image offline from the wheelhouse, changes one config file and builds again; then
+builds ``data/olmoearth-cropland`` (which adds one package to the base) and reports its
+time and the bytes of its own layers against the demo's (what a registry stores, and a node
+that already holds the base pulls, for that second project).
 
 Run: .venv/bin/python -m bench.image   (as root)
 """
@@ -68,22 +71,56 @@ def measure() -> None:
         shutil.copytree(
             REPO / "data" / "demo", repo / "data" / "demo", ignore=shutil.ignore_patterns("scratch")
         )
+        shutil.copytree(
+            REPO / "data" / "olmoearth-cropland",
+            repo / "data" / "olmoearth-cropland",
+            ignore=shutil.ignore_patterns("scratch*", "scripts"),
+        )
         project = repo / "data" / "demo"
+        second = repo / "data" / "olmoearth-cropland"
         # Wheels are downloaded once (not timed); the build cache is emptied.
         from esbuild.image import fill_wheelhouse
 
-        fill_wheelhouse(repo, project / "requirements.lock", STATE / "wheelhouse")
-        for tag in ("esrunner-bench/demo:full", "esrunner-bench/demo:rebuild"):
+        for p in (project, second):
+            fill_wheelhouse(repo, p / "requirements.lock", STATE / "wheelhouse")
+        tags = ("esrunner-bench/demo:full", "esrunner-bench/demo:rebuild", "esrunner-bench/oc:1")
+        for tag in tags:
             subprocess.run(["/usr/bin/docker", "rmi", "-f", tag], capture_output=True)
         sh("/usr/bin/docker", "builder", "prune", "-af")
-        full = build(project, "esrunner-bench/demo:full")
+        full = build(project, tags[0])
         cfg = project / "postprocessing_strategies.yaml"
         cfg.write_text(cfg.read_text() + "# config-only change\n")
-        rebuild = build(project, "esrunner-bench/demo:rebuild")
+        rebuild = build(project, tags[1])
+        fill_wheelhouse(repo, second / "requirements.lock", STATE / "wheelhouse")
+        other = build(second, tags[2])
+        demo_bytes, oc_own = own_layer_bytes(tags[0], tags[2])
     print("demo image (esbuild build, offline wheelhouse):")
     print(f"  full build                 {full:.1f} s")
     print(f"  rebuild after config edit  {rebuild:.1f} s")
     print(f"  ratio rebuild/full = {rebuild / full:.3f}")
+    print("a second project on the same base (olmoearth-cropland: + olmoearth-pretrain-minimal):")
+    print(f"  build {other:.1f} s ({other / full:.3f} x the first image's full build)")
+    print(
+        f"  its own layers {oc_own / 1e6:.1f} MB over the shared ones; the demo image "
+        f"{demo_bytes / 1e9:.2f} GB: three such projects store "
+        f"{(demo_bytes + 2 * oc_own) / 1e9:.2f} GB, not {3 * demo_bytes / 1e9:.2f} GB"
+    )
+
+
+def own_layer_bytes(first: str, second: str) -> tuple[int, int]:
+    """(all bytes of ``first``, bytes of ``second``'s layers above the shared base venv)."""
+
+    def rows(ref: str) -> list[tuple[str, int]]:
+        fmt = "{{.CreatedBy}}|{{.Size}}"
+        out = sh("/usr/bin/docker", "history", "--no-trunc", "--human=false", "--format", fmt, ref)
+        return [(c, int(n)) for c, n in (ln.rsplit("|", 1) for ln in out.splitlines())]
+
+    above = 0
+    for created, size in rows(second):  # newest first, down to the base venv
+        if "python3 -m venv" in created:
+            break
+        above += size
+    return sum(n for _, n in rows(first)), above
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from esbuild.gitinfo import GitInfo, git_info
-from esbuild.lock import read_header
+from esbuild.lock import entries, read_header, render
 from rslp.errors import RunnerError
 from rslp.fsutil import sha256_file
 from rslp.variants import Variant
 
 STAGING = Path(".esbuild")
-WHEELHOUSE = STAGING / "wheelhouse"
+# What the Dockerfile bind-mounts, one directory per layer so that each layer's cache key is
+# only its own pins and wheels: base/ (the base lock: the layer every project shares) and
+# project/ (what the project's lock adds: empty for most).
+PARTS = ("base", "project")
 CONFIG_FILES = (
     "dataset.json",
     "model.yaml",
@@ -128,8 +131,11 @@ def default_namespace(git: GitInfo) -> str:
     return m.group(1).lower() if m else "local"
 
 
-def fill_wheelhouse(repo: Path, lock: Path, out: Path) -> Path:
+def fill_wheelhouse(repo: Path, lock: Path, out: Path) -> list[Path]:
     """Download every wheel of the lock, hash-checked by pip, and link them into the context.
+
+    Each staged part (:func:`stage_locks`) gets the wheels of its own pins, in
+    ``.esbuild/<part>/wheelhouse``.
 
     Args:
         repo: the repository root (the build context).
@@ -137,7 +143,7 @@ def fill_wheelhouse(repo: Path, lock: Path, out: Path) -> Path:
         out: the host wheelhouse directory (kept between builds).
 
     Returns:
-        the wheelhouse inside the build context.
+        the wheelhouses inside the build context (base, project).
     """
     out.mkdir(parents=True, exist_ok=True)
     lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
@@ -152,21 +158,24 @@ def fill_wheelhouse(repo: Path, lock: Path, out: Path) -> Path:
             tail = [ln for ln in proc.stderr.splitlines() if ln.strip() and "Location" not in ln]
             raise BuildError(f"downloading the lock's wheels failed: {' '.join(tail[-3:])}")
         marker.touch()
-    ctx = repo / WHEELHOUSE
-    ctx.mkdir(parents=True, exist_ok=True)
-    wanted = _locked_names(lock)
-    keep = {w.name for w in out.glob("*.whl") if _dist_key(w.name) in wanted}
-    for old in ctx.iterdir():
-        if old.name not in keep:
-            old.unlink()
-    for name in sorted(keep):
-        if (ctx / name).exists():
-            continue  # unchanged files keep their metadata, so the build cache holds
-        try:
-            os.link(out / name, ctx / name)
-        except OSError:
-            shutil.copy2(out / name, ctx / name)
-    return ctx
+    found = []
+    for part_lock in stage_locks(repo, lock):
+        ctx = part_lock.parent / "wheelhouse"
+        ctx.mkdir(parents=True, exist_ok=True)
+        wanted = _locked_names(part_lock)
+        keep = {w.name for w in out.glob("*.whl") if _dist_key(w.name) in wanted}
+        for old in ctx.iterdir():
+            if old.name not in keep:
+                old.unlink()
+        for name in sorted(keep):
+            if (ctx / name).exists():
+                continue  # unchanged files keep their metadata, so the build cache holds
+            try:
+                os.link(out / name, ctx / name)
+            except OSError:
+                shutil.copy2(out / name, ctx / name)
+        found.append(ctx)
+    return found
 
 
 def _dist_key(filename: str) -> str:
@@ -257,20 +266,45 @@ def plan_build(
     )
 
 
-def stage_lock(plan: BuildPlan) -> None:
-    """Put the project's lock at ``.esbuild/requirements.lock``, where the Dockerfile reads it.
+def stage_locks(repo: Path, lock: Path) -> list[Path]:
+    """Stage a project's pins as the Dockerfile's two layers: the base's and the project's own.
 
-    Only the lock's body (its pins) is staged, not its header: the deps layer's cache key is
-    then exactly the pins and the wheelhouse, whichever project they came from, so projects
-    whose locks add nothing to the base (the same body) share one dependency layer. Online
-    builds get an empty wheelhouse.
+    ``.esbuild/base/requirements.lock`` is the base lock's body (``requirements/base.lock``)
+    and ``.esbuild/project/requirements.lock`` the entries the project's lock adds to it
+    (empty when it adds nothing). Only bodies are staged, never headers, so every project
+    on the same base stages the same base part and shares that layer.
+
+    Returns:
+        the two staged lock files.
+
+    Raises:
+        BuildError: the base lock is missing or the project's lock was not made on it.
     """
-    (plan.repo / WHEELHOUSE).mkdir(parents=True, exist_ok=True)
-    src = plan.repo / "data" / plan.project / "requirements.lock"
-    dst = plan.repo / STAGING / "requirements.lock"
-    body = read_header(src.read_text())[2]  # the pins only: projects that add nothing share
-    if not dst.exists() or dst.read_text() != body:  # the dependency layer
-        dst.write_text(body)
+    base_lock = repo / "requirements" / "base.lock"
+    if not base_lock.is_file():
+        raise BuildError(f"{base_lock} is missing: run 'esbuild lock' on the project first")
+    base_body = read_header(base_lock.read_text())[2]
+    base, _ = entries(base_body)
+    mine, unsafe = entries(read_header(lock.read_text())[2])
+    changed = [
+        n for n in base if n in mine and mine[n].split(" ", 1)[0] != base[n].split(" ", 1)[0]
+    ]
+    if changed or not set(base) <= set(mine):
+        raise BuildError(
+            f"{lock} was not made on {base_lock} (pins differ: "
+            f"{', '.join(changed[:3]) or 'entries missing'}): run 'esbuild lock' on the project"
+        )
+    added = {n: e for n, e in mine.items() if n not in base}
+    bodies = {"base": base_body, "project": render(added, unsafe & set(added))}
+    out = []
+    for part in PARTS:
+        dst = repo / STAGING / part / "requirements.lock"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (dst.parent / "wheelhouse").mkdir(exist_ok=True)
+        if not dst.exists() or dst.read_text() != bodies[part]:
+            dst.write_text(bodies[part])
+        out.append(dst)
+    return out
 
 
 def run_build(plan: BuildPlan, log: Path | None = None) -> str:
@@ -279,7 +313,7 @@ def run_build(plan: BuildPlan, log: Path | None = None) -> str:
     Raises:
         BuildError: the engine is unreachable or the build failed (last lines quoted).
     """
-    stage_lock(plan)
+    stage_locks(plan.repo, plan.repo / "data" / plan.project / "requirements.lock")
     env = dict(os.environ, DOCKER_BUILDKIT="1")
     with tempfile.TemporaryDirectory() as tmp:
         iidfile = Path(tmp) / "iid"

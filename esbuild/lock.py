@@ -302,7 +302,7 @@ UNSAFE_MARK = "# The following packages are considered to be unsafe in a require
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
 
-def _entries(body: str) -> tuple[dict[str, str], set[str]]:
+def entries(body: str) -> tuple[dict[str, str], set[str]]:
     """A pip-compile body as canonical name -> its entry's lines, and the unsafe names."""
     entries: dict[str, str] = {}
     unsafe: set[str] = set()
@@ -322,7 +322,7 @@ def _entries(body: str) -> tuple[dict[str, str], set[str]]:
     return entries, unsafe
 
 
-def _render(entries: dict[str, str], unsafe: set[str]) -> str:
+def render(entries: dict[str, str], unsafe: set[str]) -> str:
     """Entries back into a pip-compile body (by name; unsafe ones last, as pip-compile does)."""
     safe = [entries[n] for n in sorted(entries) if n not in unsafe]
     out = "".join(safe)
@@ -368,7 +368,7 @@ def lock(
     check_platform()
     lock_base(inputs, upgrade)
     base_body = read_header((inputs.repo / inputs.base_lock).read_text())[2]
-    base, unsafe = _entries(base_body)
+    base, unsafe = entries(base_body)
     body = base_body
     project = inputs.repo / inputs.project
     if project.exists() and read_pins(inputs.repo, inputs.project):
@@ -383,9 +383,9 @@ def lock(
                 raise LockError(
                     f"resolution failed for {inputs.lock.parent}: {_resolver_message(proc.stderr)}"
                 )
-            added, added_unsafe = _entries(tmp.read_text())
+            added, added_unsafe = entries(tmp.read_text())
         new = {n: e for n, e in added.items() if n not in base}
-        body = _render({**base, **new}, unsafe | (added_unsafe & set(new)))
+        body = render({**base, **new}, unsafe | (added_unsafe & set(new)))
     hashes = inputs.hashes()
     with atomic_path(out) as tmp:
         tmp.write_text(_header(hashes, body) + body)

@@ -140,3 +140,19 @@ def test_seed_sample_inside_an_image_with_its_requirement(pc_image: str, tmp_pat
     assert not [d for d in found if "planetary_computer" in d["message"]]
     errors = {(Path(d["file"]).name, d["rule"]) for d in found if d["severity"] == "error"}
     assert errors == SEED_SAMPLE_ERRORS, errors
+
+
+def test_a_project_image_shares_the_base_layer_and_adds_only_its_packages(
+    pc_image: str, demo_image: dict
+) -> None:
+    def layers(ref: str) -> list[str]:
+        out = docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", ref).stdout
+        return list(json.loads(out))
+
+    demo, pc = layers(demo_image["tag"]), layers(pc_image)
+    assert demo[:2] == pc[:2]  # the OS and the base venv (gigabytes): one copy for both
+    hist = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", pc_image).stdout
+    own = [ln.rsplit("|", 1)[1] for ln in hist.splitlines() if "--no-deps" in ln]
+    assert own and own[0].endswith(("kB", "MB")) and not own[0].endswith("GB")
+    size = float(own[0][:-2])
+    assert own[0].endswith("kB") or size <= 100  # planetary-computer and its tree only
