@@ -307,6 +307,22 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
     return out
 
 
+NO_BUILDKIT = ("buildx component is missing", "requires BuildKit", "'buildx' is not a docker")
+
+
+def build_failure(output: str) -> str:
+    """One message for a failed ``docker build``: the fix when the client lacks BuildKit."""
+    if any(s in output for s in NO_BUILDKIT):
+        client = " ".join(docker_cmd())
+        return (
+            f"the docker client ({client}) cannot build with BuildKit, which the Dockerfile "
+            "needs (bind mounts): install its buildx plugin (Debian: docker-buildx), or point "
+            "ESBUILD_DOCKER at a client that has BuildKit (e.g. ESBUILD_DOCKER=/usr/bin/docker)"
+        )
+    tail = [ln for ln in output.splitlines() if ln.strip()][-6:]
+    return "docker build failed: " + " | ".join(tail)
+
+
 def run_build(plan: BuildPlan, log: Path | None = None) -> str:
     """Run ``docker build``, untagged; returns the image id (tag it with :func:`tag_image`).
 
@@ -324,8 +340,7 @@ def run_build(plan: BuildPlan, log: Path | None = None) -> str:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
-            tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-6:]
-            raise BuildError("docker build failed: " + " | ".join(tail))
+            raise BuildError(build_failure(proc.stdout + proc.stderr))
         if not iidfile.exists():
             raise BuildError("docker build wrote no image id")
         return iidfile.read_text().strip()

@@ -118,7 +118,7 @@ def changed_projects(repo: Path, base: str, head: str = "HEAD") -> list[str]:
     if out.returncode != 0:
         raise PublishError(f"git diff {base}...{head} failed: {out.stderr.strip()}")
     files = [f for f in out.stdout.splitlines() if f]
-    projects = sorted(p.parent.name for p in (repo / "data").glob("*/model.yaml"))
+    projects = sorted({p.parent.name for p in (repo / "data").glob("*/model*.yaml")})
     if any(f.startswith(SHARED_PATHS) for f in files):
         return [f"data/{p}" for p in projects]
     touched = {f.split("/")[1] for f in files if f.startswith("data/") and f.count("/") >= 2}
