@@ -162,7 +162,8 @@ class EsPredictRunner:
         """Run the dataset stage over the given partitions.
 
         Windows rejected by :meth:`build_dataset` (no imagery) are listed in
-        ``<scratch>/results/rejected_windows.geojson``.
+        ``<scratch>/results/rejected_windows.geojson``. The manifest's journal is compacted
+        into ``manifest.json`` (between steps, ``Scratch.read_manifest`` reads both).
 
         Returns:
             the final artifacts under ``<scratch>/results``.
@@ -181,6 +182,7 @@ class EsPredictRunner:
         outs = postprocess_step.combine(self.ctx, ids)
         list_rejected(self.ctx, outcome)
         self.scratch.update_manifest(results=[str(p) for p in outs])
+        self.scratch.compact()  # the end of a run: manifest.json alone is whole again
         return outs
 
     def run(
