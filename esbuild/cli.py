@@ -221,8 +221,7 @@ def lock(
     failed = False
     for project in project_dirs(projects, all_projects):
         if run_config is not None or model_config is not None:
-            with internal_errors():
-                chosen_variant(project, run_config, model_config)
+            chosen_variant(project, run_config, model_config)  # exits 2 naming a bad choice
         inputs = locking.lock_inputs(project, base)
         if check:
             problems = locking.check_lock(inputs)

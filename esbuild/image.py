@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from esbuild.gitinfo import GitInfo, git_info
-from esbuild.lock import entries, read_header, render
+from esbuild.lock import entries, pin, read_header, render
 from rslp.errors import RunnerError
 from rslp.fsutil import sha256_file
 from rslp.variants import Variant
@@ -286,9 +286,7 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
     base_body = read_header(base_lock.read_text())[2]
     base, _ = entries(base_body)
     mine, unsafe = entries(read_header(lock.read_text())[2])
-    changed = [
-        n for n in base if n in mine and mine[n].split(" ", 1)[0] != base[n].split(" ", 1)[0]
-    ]
+    changed = [n for n in base if n in mine and pin(mine[n]) != pin(base[n])]
     if changed or not set(base) <= set(mine):
         raise BuildError(
             f"{lock} was not made on {base_lock} (pins differ: "

@@ -60,10 +60,13 @@ class LockInputs:
         """The base's own lock (``requirements/base.lock``), relative to the repository."""
         return self.base.with_suffix(".lock")
 
-    def hashes(self) -> dict[str, str]:
-        """Relative path -> SHA-256 of each input file (the base lock included)."""
+    def hashes(self, base_only: bool = False) -> dict[str, str]:
+        """Relative path -> SHA-256 of each input file (the base lock included).
+
+        With ``base_only``, of the base alone: the base lock's only input.
+        """
         out = {}
-        for p in (self.base, self.base_lock, self.project):
+        for p in (self.base,) if base_only else (self.base, self.base_lock, self.project):
             data = (self.repo / p).read_bytes() if (self.repo / p).exists() else b""
             out[p.as_posix()] = hashlib.sha256(data).hexdigest()
         return out
@@ -123,10 +126,8 @@ def check_lock(inputs: LockInputs, base_only: bool = False) -> list[str]:
         problems.append(f"{inputs.lock} has no esbuild header: it was not made by 'esbuild lock'")
     elif hashlib.sha256(body.encode()).hexdigest() != body_hash:
         problems.append(f"{inputs.lock} was edited by hand (its body no longer matches its header)")
-    wanted = inputs.hashes()
-    if base_only:
-        wanted = {inputs.base.as_posix(): wanted[inputs.base.as_posix()]}
-    elif not (inputs.repo / inputs.base_lock).exists():
+    wanted = inputs.hashes(base_only)
+    if not base_only and not (inputs.repo / inputs.base_lock).exists():
         problems.append(f"{inputs.base_lock} does not exist: 'esbuild lock PROJECT' makes it")
     for p, h in wanted.items():
         if recorded.get(p) != h:
@@ -289,12 +290,7 @@ def lock_base(inputs: LockInputs, upgrade: tuple[str, ...] = (), force: bool = F
                 f"resolution failed for {inputs.base}: {_resolver_message(proc.stderr)}"
             )
         body = tmp.read_text()
-        hashes = {
-            inputs.base.as_posix(): hashlib.sha256(
-                (inputs.repo / inputs.base).read_bytes()
-            ).hexdigest()
-        }
-        tmp.write_text(_header(hashes, body) + body)
+        tmp.write_text(_header(inputs.hashes(base_only=True), body) + body)
     return True
 
 
@@ -320,6 +316,11 @@ def entries(body: str) -> tuple[dict[str, str], set[str]]:
         elif name is not None and line.startswith((" ", "\t")):
             entries[name] += line
     return entries, unsafe
+
+
+def pin(entry: str) -> str:
+    """The ``name==version`` line of an entry of :func:`entries`."""
+    return entry.split(" ", 1)[0].strip()
 
 
 def render(entries: dict[str, str], unsafe: set[str]) -> str:
@@ -374,7 +375,7 @@ def lock(
     if project.exists() and read_pins(inputs.repo, inputs.project):
         with tempfile.TemporaryDirectory() as t:  # not in .esbuild/: the build context
             pins, tmp = Path(t) / "base-constraints.txt", Path(t) / "project.lock"
-            pins.write_text("".join(e.split(" ", 1)[0].strip() + "\n" for e in base.values()))
+            pins.write_text("".join(pin(e) + "\n" for e in base.values()))
             if out.exists():  # keep existing pins: same inputs, same result
                 tmp.write_text(read_header(out.read_text())[2])
             extra = ["--constraint", str(pins)]

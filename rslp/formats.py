@@ -16,6 +16,7 @@ In the reference format, ``olmoearth_run.yaml`` plays both strategy roles: each 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,18 @@ REFERENCE_KEYS: dict[str, dict[str, KeyPath]] = {
 REFERENCE_ROOTS: dict[str, KeyPath] = {FINETUNE_ROLE: ("window_prep",)}
 
 
-def is_run_config(path: Path) -> bool:
-    """Whether a file is a run config: ``olmoearth_run.yaml`` or ``olmoearth_run_<variant>.yaml``.
+# ``olmoearth_run.yaml`` or ``olmoearth_run_<variant>.yaml`` (:mod:`rslp.variants`).
+RUN_CONFIG = re.compile(r"^olmoearth_run(?:_(?P<variant>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
 
-    A run config plays both strategy roles (the reference format); its variants are
-    :mod:`rslp.variants`.
-    """
-    return path.name == RUN_YAML or (
-        path.name.startswith("olmoearth_run_") and path.suffix == ".yaml"
-    )
+
+def is_run_config(path: Path) -> bool:
+    """Whether a file is a run config (:data:`RUN_CONFIG`): it plays both strategy roles."""
+    return RUN_CONFIG.match(path.name) is not None
+
+
+def run_configs(project_dir: Path) -> list[Path]:
+    """The run configs in a directory, by name."""
+    return sorted(p for p in project_dir.glob("olmoearth_run*.yaml") if is_run_config(p))
 
 
 def detect_format(project_dir: Path) -> str | None:
@@ -67,7 +71,7 @@ def detect_format(project_dir: Path) -> str | None:
     files, and raises ValueError when it has both (which one is meant is unclear).
     """
     seed = [n for n in (PARTITION_ROLE, POSTPROCESSING_ROLE) if (project_dir / n).is_file()]
-    runs = sorted(p.name for p in project_dir.glob("olmoearth_run*.yaml") if is_run_config(p))
+    runs = [p.name for p in run_configs(project_dir)]
     ref = bool(runs)
     if seed and ref:
         raise ValueError(

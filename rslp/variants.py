@@ -22,8 +22,7 @@ from rslp import formats
 from rslp.errors import ProjectError
 
 MODEL_YAML = "model.yaml"
-_RUN = re.compile(r"^olmoearth_run(?:_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
-_MODEL = re.compile(r"^model(?:_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
+_MODEL = re.compile(r"^model(?:_(?P<variant>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$")
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,8 @@ class Variant:
 
 def variant_name(path: Path) -> str | None:
     """The variant a run config or model config file names; None when it names none."""
-    m = _RUN.match(path.name) or _MODEL.match(path.name)
-    return None if m is None else m.group("name") or ""
-
-
-def run_configs(project_dir: Path) -> list[Path]:
-    """The run configs in a directory, by name: ``olmoearth_run.yaml``, ``olmoearth_run_*.yaml``."""
-    return sorted(p for p in project_dir.glob("olmoearth_run*.yaml") if _RUN.match(p.name))
+    m = formats.RUN_CONFIG.match(path.name) or _MODEL.match(path.name)
+    return None if m is None else m.group("variant") or ""
 
 
 def model_configs(project_dir: Path) -> list[Path]:
@@ -84,7 +78,7 @@ def list_variants(project_dir: Path) -> list[Variant]:
 
     Reference format: one per run config. Seed format: one per model config.
     """
-    runs = run_configs(project_dir)
+    runs = formats.run_configs(project_dir)
     if runs:
         return [
             Variant(n, _model_for(project_dir, n), run)
@@ -126,13 +120,13 @@ def choose(
     model = _resolve(d, model_config, "--model-config") if model_config is not None else None
     if run_config is not None:
         run = _resolve(d, run_config, "--run-config")
-        name = variant_name(run)
-        if name is None or not run.name.startswith("olmoearth_run"):
+        if not formats.is_run_config(run):
             raise ProjectError(
                 run,
                 "is not a run config name",
                 hint="a run config is named olmoearth_run.yaml or olmoearth_run_<variant>.yaml",
             )
+        name = variant_name(run) or ""
         return Variant(name, model or _model_for(run.parent, name), run)
     found = list_variants(d)
     runs = [v for v in found if v.run_config is not None]
@@ -140,9 +134,10 @@ def choose(
         default = next((v for v in runs if not v.name), None)
         if runs and default is None and len(runs) > 1:
             raise _ambiguous(d, runs)
-        paired = (default or runs[0]).run_config if runs else None
-        name = variant_name(paired) if paired is not None else variant_name(model)
-        return Variant(name or "", model, paired)
+        paired = default or (runs[0] if runs else None)
+        if paired is not None:
+            return Variant(paired.name, model, paired.run_config)
+        return Variant(variant_name(model) or "", model)
     default = next((v for v in found if not v.name), None)
     if default is not None:
         return default
@@ -150,7 +145,7 @@ def choose(
         return found[0]
     if len(found) > 1:
         raise _ambiguous(d, found)
-    return Variant("", d / MODEL_YAML, d / formats.RUN_YAML if runs else None)
+    return Variant("", d / MODEL_YAML)  # nothing here: the missing model.yaml is named later
 
 
 def _ambiguous(d: Path, found: list[Variant]) -> ProjectError:

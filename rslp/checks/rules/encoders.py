@@ -20,23 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from rslp.checks.diagnostics import Diagnostic
+from rslp.checks.documents import KeyPath
 from rslp.checks.project import ProjectDocs
+from rslp.plugins import class_nodes
 
 OLMOEARTH = "rslearn.models.olmoearth_pretrain.model.OlmoEarth"
-KeyPath = tuple[str | int, ...]
 
 
-def _encoders(node: Any, key: KeyPath = ()) -> Iterator[tuple[KeyPath, dict[str, Any]]]:
-    """Every ``{class_path: OlmoEarth, init_args: ...}`` in a parsed model.yaml."""
-    if isinstance(node, dict):
-        if node.get("class_path") == OLMOEARTH:
-            args = node.get("init_args")
+def _encoders(node: Any) -> Iterator[tuple[KeyPath, dict[str, Any]]]:
+    """Every ``{class_path: OlmoEarth, init_args: ...}`` in a parsed model.yaml: its init_args."""
+    for key, found in class_nodes(node):
+        if found["class_path"] == OLMOEARTH:
+            args = found.get("init_args")
             yield key, args if isinstance(args, dict) else {}
-        for k, v in node.items():
-            yield from _encoders(v, (*key, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _encoders(v, (*key, i))
 
 
 def _bundle_problem(path: Path, random_init: bool) -> str | None:
