@@ -36,6 +36,7 @@ STEP_NAMES = ("partition", "dataset", "inference", "postprocess", "combine")
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
     """Print runner errors as one line and exit with the documented code."""
+    from rslp.bucket import BucketError
     from rslp.runner.lock import ScratchBusyError
 
     try:
@@ -51,6 +52,9 @@ def reported_errors() -> Iterator[None]:
     except ScratchBusyError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BUSY)
+    except BucketError as e:  # the scratch URL, its bucket or the credentials
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except RunnerError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_STEP_FAILED)
@@ -95,19 +99,21 @@ def default_scratch(project_dir: Path, variant: str) -> Path:
     return project_dir / (f"scratch_{variant}" if variant else "scratch")
 
 
-def _scratch(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-    from rslp.fsutil import local_dir
+def _scratch(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str | None:
+    from rslp.bucket import Bucket, BucketError, is_url
 
     if value is None:
         return None
+    if not is_url(value):
+        return Path(value)
     try:
-        return local_dir(value)
-    except ProjectError as e:
-        raise click.BadParameter(f"{e.message} (hint: {e.hint})") from None
+        return Bucket(value).url  # checked here; contacted when the command runs
+    except BucketError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def scratch_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--scratch DIR``: read as given, so a URL is refused rather than taken for a path."""
+    """``--scratch DIR|URL``: a directory, or a bucket URL (never a URL taken for a path)."""
     return click.option("--scratch", type=str, default=None, callback=_scratch, help=help)
 
 
@@ -139,7 +145,7 @@ def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("project_dir", type=click.Path(path_type=Path), required=False)(f)
 
 
-def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple[Any, Path]:
+def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple[Any, Path | str]:
     """The project's files (individual options override PROJECT_DIR's) and the scratch dir."""
     from rslp.project import ProjectFiles
 
@@ -191,7 +197,9 @@ def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple
     for k, v in kw.items():
         if not v.exists():
             raise ProjectError(v, f"file given for {k} does not exist")
-    return ProjectFiles(**{**base.__dict__, **kw}), Path(str(scratch))
+    return ProjectFiles(**{**base.__dict__, **kw}), scratch if isinstance(scratch, str) else Path(
+        scratch
+    )
 
 
 def parse_steps(value: str | None) -> tuple[str, ...]:
@@ -312,14 +320,13 @@ def run(
     """Run the pipeline on PROJECT_DIR, skipping steps that are done and current."""
     from rslp.runner.executors import RayExecutor
     from rslp.runner.executors.base import Executor
-    from rslp.runner.lock import ScratchLock
     from rslp.runner.pipeline import Pipeline, PipelineOptions
     from rslp.runner.progress import Progress
     from rslp.runner.scratch import Scratch
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
-        scratch = Scratch(scratch_dir)
+        scratch = Scratch.open(scratch_dir)
         _log_to(scratch.root)
         options = PipelineOptions(
             steps=parse_steps(steps),
@@ -345,7 +352,8 @@ def run(
         try:
             pipeline.prepare()  # workers start up while the driver checks
             pipeline.preflight()  # before the lock: a broken project leaves only logs
-            with ScratchLock(scratch.root):
+            scratch.check_access()  # a bucket refusing writes: now, before any window
+            with scratch.lock():
                 result = pipeline.run()
         finally:
             pipeline.close()
@@ -357,8 +365,8 @@ def run(
         if result.rejected_listing is not None:
             line += f"; rejected windows: {result.rejected_listing}"
         click.echo(line, err=True)
-    for path in result.results:
-        click.echo(f"result: {path}")
+    for where in result.locations:
+        click.echo(f"result: {where}")
 
 
 @cli.command()
@@ -404,29 +412,30 @@ def check(
 @variant_options
 def status(
     project_dir: Path | None,
-    scratch: Path | None,
+    scratch: Path | str | None,
     run_config: str | None,
     model_config: str | None,
 ) -> None:
-    """Show partitions x steps with states and timings for a scratch directory."""
-    from rslp.runner.lock import ScratchLock
+    """Show partitions x steps with states and timings for a scratch (directory or URL)."""
     from rslp.runner.scratch import Scratch
     from rslp.runner.status import status_table
 
-    root = scratch or Path("scratch")
+    root: Path | str = scratch or Path("scratch")
     if scratch is None and project_dir is not None:
         from rslp.variants import choose
 
         with reported_errors():
             name = choose(project_dir, run_config, model_config).name
         root = default_scratch(project_dir, name)
-    if not (root / "manifest.json").exists():
-        click.echo(f"error: no manifest in {root}: nothing has run there", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    click.echo(status_table(Scratch(root)))
-    holder = ScratchLock(root).holder()
-    if holder.get("pid"):
-        click.echo(f"lock: pid {holder['pid']} on {holder.get('host')} since {holder.get('since')}")
+    with reported_errors():
+        opened = Scratch.open(root)
+        if not opened.has_manifest():
+            click.echo(f"error: no manifest in {root}: nothing has run there", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        click.echo(status_table(opened))
+        holder = opened.lock().describe()
+    if holder:
+        click.echo(f"lock: {holder}")
 
 
 @cli.command()
@@ -444,9 +453,10 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
-        _log_to(scratch_dir)
+        scratch = Scratch.open(scratch_dir)
+        _log_to(scratch.root)
         preflight(files)
-        report = preview_plan(RunContext(files=files, scratch=Scratch(scratch_dir)))
+        report = preview_plan(RunContext(files=files, scratch=scratch))
     click.echo(report.table())
     click.echo(f"windows: {report.geojson}")
     click.echo(f"preview: {report.png}")
@@ -475,7 +485,7 @@ FINETUNE_STEPS = ("prepare_windows", "build_dataset", "fit", "evaluate")
 @variant_options
 def finetune(
     project_dir: Path,
-    scratch: Path | None,
+    scratch: Path | str | None,
     max_epochs: int | None,
     steps: str,
     export_dir: Path | None,
@@ -490,6 +500,7 @@ def finetune(
     report.png. A rerun after an interruption resumes the fit from its last epoch.
     """
     from rslp.esfinetune_runner import EsFineTuneRunner
+    from rslp.fsutil import local_dir
 
     chosen = [s.strip() for s in steps.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in FINETUNE_STEPS]
@@ -499,13 +510,13 @@ def finetune(
         from rslp.variants import choose
 
         name = choose(project_dir, run_config, model_config).name
-        root = scratch or default_scratch(project_dir, name)
+        root = local_dir(scratch or default_scratch(project_dir, name), "fine-tuning's scratch")
         runner = EsFineTuneRunner.from_project(
             project_dir, root, max_epochs, run_config=run_config, model_config=model_config
         )
         if export_dir is not None and export_dir.exists():
             raise ProjectError(export_dir, "already exists; give a new directory for --export")
-        _log_to(root)
+        _log_to(runner.scratch.root.parent)
         for step in FINETUNE_STEPS:
             if step not in chosen:
                 continue

@@ -24,13 +24,13 @@ import logging
 from pathlib import Path
 
 from rslp.checks.preflight import preflight
-from rslp.fsutil import local_dir
 from rslp.project import ProjectFiles, default_checkpoint
 from rslp.runner import dataset as dataset_step
 from rslp.runner import inference as inference_step
 from rslp.runner import partition as partition_step
 from rslp.runner import postprocess as postprocess_step
 from rslp.runner.context import RunContext
+from rslp.runner.engine import publish_step
 from rslp.runner.executors.base import Executor
 from rslp.runner.pipeline import (
     STEPS,
@@ -57,7 +57,9 @@ class EsPredictRunner:
         partition_strategies_yaml: partitioning strategies.
         postprocessing_strategies_yaml: postprocessing strategies.
         request_geojson: the prediction request (GeoJSON FeatureCollection).
-        scratch_path: where all intermediate and final outputs go.
+        scratch_path: where all intermediate and final outputs go: a directory, or a
+            bucket URL (``s3://bucket/prefix``; endpoint and credentials from the
+            environment, the working copy in ``ESRUNNER_NODE_DIR``).
         checkpoint_path: model weights; default ``checkpoint.ckpt`` next to model.yaml
             when that file exists.
     """
@@ -82,7 +84,7 @@ class EsPredictRunner:
             request_geojson=Path(request_geojson).resolve(),
             checkpoint=ckpt,
         )
-        self.scratch = Scratch(local_dir(scratch_path))
+        self.scratch = Scratch.open(scratch_path)
         self.ctx = RunContext(files=files, scratch=self.scratch)
         self.checked = False
 
@@ -128,6 +130,7 @@ class EsPredictRunner:
         """
         fps = self._snapshot()
         ids = partition_step.run_partition(self.ctx)
+        self.scratch.publish(self.scratch.plan_dir)
         self.scratch.update_manifest(
             partition_ids=ids, partition_step={"state": "done", "fingerprint": fps["partition"]}
         )
@@ -174,6 +177,7 @@ class EsPredictRunner:
         """
         self.preflight()
         ids = list(partition_ids)
+        self.scratch.fetch(self.scratch.plan_dir)
         plan = partition_step.load_plan(self.ctx)["partitions"]
         floor, source = run_floor(self.ctx)
         outcome = enforce_floor(
@@ -181,7 +185,8 @@ class EsPredictRunner:
         )
         outs = postprocess_step.combine(self.ctx, ids)
         list_rejected(self.ctx, outcome)
-        self.scratch.update_manifest(results=[str(p) for p in outs])
+        self.scratch.publish(self.scratch.results)
+        self.scratch.update_manifest(results=[self.scratch.where(p) for p in outs])
         self.scratch.compact()  # the end of a run: manifest.json alone is whole again
         return outs
 
@@ -212,7 +217,9 @@ class EsPredictRunner:
         options = PipelineOptions(steps=steps, partition_ids=partition_ids, force=force)
         pipeline = Pipeline(self.ctx.files, self.scratch, options, executor=executor)
         pipeline.checked = self.checked
-        return pipeline.run().results
+        self.scratch.check_access()
+        with self.scratch.lock():
+            return pipeline.run().results
 
     def _run(self, step: str, partition_id: str, fn: object) -> None:
         fp = self._snapshot()[step]
@@ -222,4 +229,5 @@ class EsPredictRunner:
         except BaseException as e:
             self.scratch.record_step(partition_id, step, "failed", fingerprint=fp, error=str(e))
             raise
+        publish_step(self.ctx, partition_id, step)
         self.scratch.record_step(partition_id, step, "done", fingerprint=fp, result=out)

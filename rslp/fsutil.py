@@ -34,7 +34,7 @@ def local_dir(value: str | Path, what: str = "scratch") -> Path:
         raise ProjectError(
             what,
             f"{value} is a URL: {what} on object storage (s3://, gs://, az://) is not "
-            "supported yet",
+            "supported (prediction runs take one: esrunner run/plan/status --scratch URL)",
             hint="give a directory: a local disk, or a filesystem every node mounts at the "
             "same path for a cluster",
         )

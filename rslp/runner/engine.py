@@ -12,6 +12,7 @@ records them. So local and Ray runs mean the same thing on disk.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rslp.errors import RunnerError, StepError
+from rslp.fsutil import write_json_atomic
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
 from rslp.runner.scratch import Scratch
@@ -36,19 +38,24 @@ RUN_ID_FILE = "run-id"
 
 
 class SharedScratchError(RunnerError):
-    """A worker cannot see the run's scratch directory (it is not on a shared filesystem).
+    """A worker cannot see the run's scratch (not a shared filesystem, or another bucket).
 
     Args:
-        root: the scratch path the worker was given.
+        root: the scratch path or URL the worker was given.
         host: the worker's host name.
         what: what it could not see.
     """
 
     def __init__(self, root: str, host: str, what: str) -> None:
         self._init_args = (root, host, what)
+        need = (
+            "every node needs the same object-storage settings (AWS_ENDPOINT_URL, credentials)"
+            if "://" in root
+            else "the scratch directory must be a shared filesystem mounted at the same path "
+            "on every node, or a bucket URL"
+        )
         super().__init__(
-            f"worker on {host} cannot see the run's manifest: {what} under {root} (the scratch "
-            "directory must be a shared filesystem mounted at the same path on every node)"
+            f"worker on {host} cannot see the run's manifest: {what} under {root} ({need})"
         )
 
 
@@ -75,6 +82,8 @@ class PartitionJob:
         files: the project's files (absolute paths, visible on every node).
         scratch_root: the scratch directory (the same path on every node).
         run_id: the run's id; the worker checks it against ``scratch/run-id``.
+        scratch_url: the scratch's bucket URL, when it is in one (``scratch_root`` is then
+            the driver's working copy; each worker uses its own node's).
         partition_id: the partition.
         num_windows: its planned windows.
         tasks: the steps to run, in pipeline order.
@@ -86,6 +95,7 @@ class PartitionJob:
     partition_id: str
     num_windows: int
     tasks: tuple[StepTask, ...]
+    scratch_url: str | None = None
 
 
 @dataclass
@@ -196,22 +206,19 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def check_scratch(scratch_root: Path, run_id: str) -> None:
-    """Fail at once when this worker does not see the run's scratch directory.
+def check_scratch(scratch: Scratch, run_id: str) -> None:
+    """Fail at once when this worker does not see the run's scratch.
 
     Raises:
         SharedScratchError: the manifest or the run id file is missing or another run's.
     """
     host = socket.gethostname()
-    if not (scratch_root / "manifest.json").is_file():
-        raise SharedScratchError(str(scratch_root), host, "no manifest.json")
-    try:
-        seen = (scratch_root / RUN_ID_FILE).read_text().strip()
-    except OSError:
-        seen = ""
+    if scratch.remote is None and not scratch.manifest_path.is_file():
+        raise SharedScratchError(scratch.location, host, "no manifest.json")
+    seen = (scratch.read_text(scratch.root / RUN_ID_FILE) or "").strip()
     if seen != run_id:
         raise SharedScratchError(
-            str(scratch_root), host, f"{RUN_ID_FILE} is {seen or 'missing'!r}, not {run_id!r}"
+            scratch.location, host, f"{RUN_ID_FILE} is {seen or 'missing'!r}, not {run_id!r}"
         )
 
 
@@ -219,9 +226,10 @@ def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
     """Remove what a step wrote for a partition, so it runs from scratch."""
     scratch = ctx.scratch
     if step == "dataset":
-        from rslp.runner.outcomes import clear_outcome
+        from rslp.runner.outcomes import clear_outcome, outcome_path
 
         clear_outcome(scratch, partition_id)
+        scratch.publish(outcome_path(scratch, partition_id))  # gone from the bucket too
         shutil.rmtree(scratch.dataset / "windows" / partition_id, ignore_errors=True)
     elif step == "inference":
         layer = ctx.output_layer.name
@@ -233,16 +241,79 @@ def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
         shutil.rmtree(scratch.partition_dir(partition_id), ignore_errors=True)
 
 
-_CONTEXTS: dict[tuple[ProjectFiles, Path, str], RunContext] = {}
+_CONTEXTS: dict[tuple[ProjectFiles, str, str], RunContext] = {}
 
 
 def _context(job: PartitionJob) -> RunContext:
     """The worker's RunContext for a run (its parsed configs are reused within the run)."""
-    key = (job.files, job.scratch_root, job.run_id)
+    where = job.scratch_url or str(job.scratch_root)
+    key = (job.files, where, job.run_id)
     if key not in _CONTEXTS:
         _CONTEXTS.clear()
-        _CONTEXTS[key] = RunContext(files=job.files, scratch=Scratch(job.scratch_root))
+        _CONTEXTS[key] = RunContext(files=job.files, scratch=Scratch.open(where))
     return _CONTEXTS[key]
+
+
+NODE_STATE_DIR = "node-state"
+
+
+def _node_state_path(scratch: Scratch, partition_id: str) -> Path:
+    return scratch.root / NODE_STATE_DIR / f"{partition_id}.json"
+
+
+def node_tasks(scratch: Scratch, partition_id: str, tasks: list[StepTask]) -> list[StepTask]:
+    """The tasks with ``reset`` set where this node's copy of the partition is not current.
+
+    For a scratch in a bucket the dataset and inference outputs live only on the node
+    that made them: a step this node did not finish at the task's fingerprint runs from
+    scratch here (and so does every later one). On a shared directory: unchanged.
+    """
+    if scratch.remote is None:
+        return tasks
+    try:
+        done = json.loads(_node_state_path(scratch, partition_id).read_text())
+    except (OSError, ValueError):
+        done = {}
+    out: list[StepTask] = []
+    for t in tasks:
+        reset = t.reset or bool(out and out[-1].reset) or done.get(t.step) != t.fingerprint
+        out.append(StepTask(t.step, t.fingerprint, reset))
+    return out
+
+
+def _node_state(scratch: Scratch, partition_id: str, step: str, fingerprint: str | None) -> None:
+    """Note (or forget, for None) that this node holds a step's outputs at a fingerprint."""
+    if scratch.remote is None:
+        return
+    path = _node_state_path(scratch, partition_id)
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, ValueError):
+        done = {}
+    if fingerprint is None:
+        later = PARTITION_STEPS[PARTITION_STEPS.index(step) :]
+        done = {k: v for k, v in done.items() if k not in later}
+    else:
+        done[step] = fingerprint
+    write_json_atomic(path, done)
+
+
+def publish_step(ctx: RunContext, partition_id: str, step: str) -> None:
+    """Put what a finished step made that must outlive the node into the bucket.
+
+    The dataset step's outcome (ready and rejected windows) and the postprocess outputs;
+    the step's record, written by the driver after this returns, is what says they are
+    complete. No-op for a scratch directory.
+    """
+    scratch = ctx.scratch
+    if scratch.remote is None:
+        return
+    if step == "dataset":
+        from rslp.runner.outcomes import outcome_path
+
+        scratch.publish(outcome_path(scratch, partition_id))
+    elif step == "postprocess":
+        scratch.publish(scratch.partition_dir(partition_id))
 
 
 def _action(ctx: RunContext, job: PartitionJob, step: str, report: ThrottledReporter) -> Any:
@@ -273,8 +344,11 @@ def run_steps(job: PartitionJob, send: Reporter, only: str | None = None) -> lis
     tasks = [t for t in job.tasks if only in (None, t.step)]
     start = datetime.now(UTC).isoformat()
     try:
-        check_scratch(job.scratch_root, job.run_id)
         ctx = _context(job)
+        check_scratch(ctx.scratch, job.run_id)
+        if ctx.scratch.remote is not None:
+            ctx.scratch.fetch(ctx.scratch.plan_dir)
+        tasks = node_tasks(ctx.scratch, job.partition_id, tasks)
     except RunnerError as e:
         t = tasks[0]
         end = datetime.now(UTC).isoformat()
@@ -286,8 +360,11 @@ def run_steps(job: PartitionJob, send: Reporter, only: str | None = None) -> lis
         result: Any = None
         try:
             if t.reset:
+                _node_state(ctx.scratch, job.partition_id, t.step, None)
                 reset_step(ctx, job.partition_id, t.step)
             result = _action(ctx, job, t.step, reporter)
+            publish_step(ctx, job.partition_id, t.step)
+            _node_state(ctx.scratch, job.partition_id, t.step, t.fingerprint)
         except RunnerError as e:
             error = e
         except SystemExit as e:

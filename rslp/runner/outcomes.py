@@ -204,6 +204,7 @@ class RunOutcome:
 def collect(scratch: Scratch, windows: dict[str, int]) -> RunOutcome:
     """The outcome of the given partitions (id -> planned windows) from their files."""
     run = RunOutcome(planned=sum(windows.values()))
+    scratch.fetch_files([outcome_path(scratch, p) for p in windows])  # a bucket's truth
     for pid in windows:
         outcome = read_outcome(scratch, pid)
         if outcome is not None:

@@ -35,7 +35,7 @@ import yaml
 from rslp import formats
 from rslp.checks.project import DEFAULT_MAX_WINDOWS
 from rslp.config import DEFAULT_MIN_WINDOW_SUCCESS_RATE
-from rslp.errors import PartitionsFailedError, StepError
+from rslp.errors import PartitionsFailedError, RunnerError, StepError
 from rslp.fsutil import atomic_path, fresh_dir, publish_dir
 from rslp.project import ProjectFiles, read_yaml
 from rslp.runner.context import RunContext
@@ -106,7 +106,9 @@ class PipelineResult:
         partitions: the partitions of the run.
         ran: step -> the partitions it ran for.
         skipped: step -> the partitions skipped as done and current.
-        results: the final artifacts.
+        results: the final artifacts (on this machine).
+        locations: where users find them: their paths, or their URLs for a scratch in
+            a bucket.
         outcome: ready and rejected windows of the partitions (None without a plan).
         floor: the run's ``min_window_success_rate``.
         rejected_listing: ``results/rejected_windows.geojson`` when windows were rejected.
@@ -116,6 +118,7 @@ class PipelineResult:
     ran: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     results: list[Path] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
     outcome: RunOutcome | None = None
     floor: float = DEFAULT_MIN_WINDOW_SUCCESS_RATE
     rejected_listing: Path | None = None
@@ -214,11 +217,14 @@ class Pipeline:
         try:
             self.prepare()
             self.preflight()
+            self.scratch.check_access()
             return self._run()
         finally:
             self.close()
-            if self.scratch.journal_path.exists():
+            try:
                 self.scratch.compact()  # manifest.json whole again between runs
+            except RunnerError as e:  # the journal stays; the next run reads it
+                logger.warning("the manifest journal was not compacted: %s", e)
 
     def _run(self) -> PipelineResult:
         from rslp.runner.partition import load_plan, run_partition
@@ -226,18 +232,20 @@ class Pipeline:
         hashes = self.scratch.snapshot_inputs(input_files(self.files, self.scratch))
         run_id = uuid.uuid4().hex[:12]
         self.scratch.update_manifest(inputs=hashes, run_id=run_id)
-        with atomic_path(self.scratch.root / RUN_ID_FILE) as tmp:
-            tmp.write_text(run_id + "\n")
+        self.scratch.write_text(self.scratch.root / RUN_ID_FILE, run_id + "\n")
         fps = fingerprints(hashes)
         opts = self.options
         result = PipelineResult(partitions=[])
         rec = self.scratch.read_manifest().get("partition_step", {})
-        plan_ok = (self.scratch.plan_dir / "index.json").exists()
+        plan_ok = self.scratch.fetch(self.scratch.plan_dir) and (
+            (self.scratch.plan_dir / "index.json").exists()
+        )
         run, _ = _needs_run(rec, fps["partition"], opts.force and "partition" in opts.steps)
         if run or not plan_ok:
             if "partition" not in opts.steps and plan_ok:
                 raise StepError("partition", "the plan is out of date: run the partition step")
             ids = run_partition(self.ctx)
+            self.scratch.publish(self.scratch.plan_dir)
             self.scratch.update_manifest(
                 partition_step={"state": "done", "fingerprint": fps["partition"]}, partition_ids=ids
             )
@@ -251,7 +259,7 @@ class Pipeline:
                 "partition", f"unknown partition id(s) {unknown}; known: {all_ids[:10]}"
             )
         result.partitions = selected
-        steps = tuple(s for s in PARTITION_STEPS if s in opts.steps)
+        steps = node_steps(self.scratch, tuple(s for s in PARTITION_STEPS if s in opts.steps))
         result.floor, source = run_floor(self.ctx, self.options.min_window_success_rate)
         if steps:
             for step in steps:
@@ -260,6 +268,7 @@ class Pipeline:
                 self._run_partitions(selected, steps, fps, result, windows, run_id)
             except PartitionsFailedError:  # say what is missing, also when the run fails
                 list_rejected(self.ctx, collect(self.scratch, {p: windows[p] for p in selected}))
+                self.scratch.publish(self.scratch.results)
                 raise
         result.outcome = enforce_floor(
             self.ctx, {p: windows[p] for p in selected}, result.floor, source
@@ -267,6 +276,9 @@ class Pipeline:
         if "combine" in opts.steps:
             result.results = self._combine(selected, fps, result)
         result.rejected_listing = list_rejected(self.ctx, result.outcome)
+        if self.scratch.results.is_dir():
+            self.scratch.publish(self.scratch.results)
+        result.locations = [self.scratch.where(p) for p in result.results]
         self.progress.close()
         return result
 
@@ -301,10 +313,20 @@ class Pipeline:
                     tasks.append(StepTask(step, fps[step], reset))
                 else:
                     skipped.setdefault(step, []).append(pid)
+            if tasks and self.scratch.remote is not None:
+                # Node-local steps: a partition's steps before the first to run come too.
+                first = PARTITION_STEPS.index(tasks[0].step)
+                tasks = [StepTask(s, fps[s], False) for s in PARTITION_STEPS[:first]] + tasks
             if tasks:
                 jobs.append(
                     PartitionJob(
-                        self.files, self.scratch.root, run_id, pid, windows[pid], tuple(tasks)
+                        self.files,
+                        self.scratch.root,
+                        run_id,
+                        pid,
+                        windows[pid],
+                        tuple(tasks),
+                        scratch_url=self.scratch.remote.url if self.scratch.remote else None,
                     )
                 )
         return jobs, skipped
@@ -354,6 +376,7 @@ class Pipeline:
         nothing_new = not any(result.ran.get(s) for s in PARTITION_STEPS)
         if current and nothing_new and not self.options.force and rec.get("state") == "done":
             result.skipped["combine"] = ["all"]
+            self.scratch.fetch(self.scratch.results)
             return [Path(p) for p in rec.get("results", [])]
         not_ready = [
             p
@@ -375,10 +398,22 @@ class Pipeline:
                 "partitions": sorted(ids),
                 "results": [str(p) for p in outs],
             },
-            results=[str(p) for p in outs],
+            results=[self.scratch.where(p) for p in outs],
         )
         result.ran["combine"] = ["all"]
         return outs
+
+
+def node_steps(scratch: Scratch, steps: tuple[str, ...]) -> tuple[str, ...]:
+    """The partition steps a run goes through: for a bucket scratch, every one up to the last.
+
+    A scratch in a bucket keeps the dataset and inference outputs on the node that made
+    them, so a partition's steps run together, on one node, from ``dataset`` on
+    (:func:`rslp.runner.engine.node_tasks` decides per node what runs afresh).
+    """
+    if scratch.remote is None or not steps:
+        return steps
+    return PARTITION_STEPS[: PARTITION_STEPS.index(steps[-1]) + 1]
 
 
 def run_floor(ctx: RunContext, given: float | None = None) -> tuple[float, str]:
@@ -421,6 +456,7 @@ def enforce_floor(
     ctx.scratch.update_manifest(combine_step={"state": "refused"}, results=[])
     listing = results / REJECTED_GEOJSON
     write_rejected_geojson(ctx, outcome, listing)
+    ctx.scratch.publish(results)
     final = len(outcome.partitions) == len(windows)
     layer = outcome.reasons.most_common(1)[0][0][0]
     hint = (

@@ -163,12 +163,27 @@ def postprocess(
     return _relocate(outs, staging, part_final)
 
 
+def fetch_partitions(ctx: RunContext, partition_ids: list[str]) -> None:
+    """Bring the partitions' postprocess outputs from the bucket (no-op on local disk).
+
+    A partition whose outputs this machine already holds (the same push) is not fetched.
+    """
+    scratch = ctx.scratch
+    if scratch.remote is None:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda p: scratch.fetch(scratch.partition_dir(p)), partition_ids))
+
+
 def combine(ctx: RunContext, partition_ids: list[str]) -> list[Path]:
     """Dataset stage: combine the partitions' artifacts into ``results/``.
 
     Returns:
         the final artifacts.
     """
+    fetch_partitions(ctx, partition_ids)
     inputs: list[Path] = []
     for pid in sorted(partition_ids):
         d = ctx.scratch.partition_dir(pid) / PARTITION_DIR

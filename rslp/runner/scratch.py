@@ -32,21 +32,132 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rslp.bucket import Bucket, is_url
 from rslp.fsutil import atomic_path, sha256_file, write_json_atomic
+from rslp.runner.journal import BucketJournal, apply, empty_manifest, parse_lines
+
+if TYPE_CHECKING:
+    from rslp.runner.lock import RunLock
 
 
 class Scratch:
     """Paths and small helpers for one scratch directory.
 
     Args:
-        root: the scratch directory (created if missing).
+        root: the scratch directory (created if missing); for a scratch in a bucket, the
+            node-local working copy.
+        remote: the bucket holding the scratch (None: ``root`` is the scratch).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, remote: Bucket | None = None) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remote = remote
+        self._journal_store = BucketJournal(remote) if remote is not None else None
+
+    @classmethod
+    def open(cls, location: str | Path) -> Scratch:
+        """A scratch directory, or a scratch in a bucket for a URL (``s3://b/prefix``).
+
+        Raises:
+            BucketError: an unsupported URL (nothing is contacted yet).
+        """
+        if is_url(location):
+            bucket = Bucket(str(location))
+            return cls(node_dir(bucket.url), bucket)
+        return cls(Path(location))
+
+    @property
+    def location(self) -> str:
+        """Where the scratch is: its URL, or its directory."""
+        return self.remote.url if self.remote is not None else str(self.root)
+
+    def where(self, path: Path) -> str:
+        """Where users find a file of the scratch: its URL in the bucket, or its path."""
+        if self.remote is None:
+            return str(path)
+        return self.remote.uri(path.resolve().relative_to(self.root).as_posix())
+
+    def _rel(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix()
+
+    def check_access(self) -> None:
+        """Fail at once when a bucket refuses a write (no-op on local disk)."""
+        if self.remote is not None:
+            self.remote.check_writable()
+
+    def publish(self, path: Path) -> None:
+        """Put a file or a directory of the working copy into the bucket, whole.
+
+        No-op on local disk. A directory goes with its marker last
+        (:meth:`rslp.bucket.Bucket.push_tree`); a missing path deletes the object.
+        """
+        if self.remote is None:
+            return
+        rel = self._rel(path)
+        if path.is_dir():
+            self.remote.push_tree(path, rel)
+        elif path.is_file():
+            self.remote.write(rel, path.read_bytes())
+        else:
+            self.remote.delete([rel])
+
+    def fetch(self, path: Path) -> bool:
+        """Bring a directory of the bucket into the working copy (its last complete push).
+
+        Returns:
+            False when the bucket holds no complete push of it (always True on local disk).
+        """
+        if self.remote is None:
+            return True
+        return self.remote.pull_tree(self._rel(path), path)
+
+    def fetch_files(self, paths: list[Path]) -> None:
+        """Make these files of the working copy match the bucket (absent there: removed)."""
+        if self.remote is None:
+            return
+        got = self.remote.read_many([self._rel(p) for p in paths])
+        for p in paths:
+            data = got[self._rel(p)]
+            if data is None:
+                p.unlink(missing_ok=True)
+            elif not p.is_file() or p.read_bytes() != data:
+                with atomic_path(p) as tmp:
+                    tmp.write_bytes(data)
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Write a small file of the scratch (and its object in the bucket)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        self.publish(path)
+
+    def read_text(self, path: Path) -> str | None:
+        """A small file of the scratch (from the bucket when there is one), or None."""
+        if self.remote is not None:
+            data = self.remote.read(self._rel(path))
+            return None if data is None else data.decode()
+        try:
+            return path.read_text()
+        except OSError:
+            return None
+
+    def has_manifest(self) -> bool:
+        """Whether anything was recorded here."""
+        if self._journal_store is not None:
+            return self._journal_store.exists()
+        return self.manifest_path.exists()
+
+    def lock(self) -> RunLock:
+        """The one-runner-per-scratch lock: ``flock`` on disk, a lease in a bucket."""
+        from rslp.runner.lock import LeaseLock, ScratchLock
+
+        if self.remote is None:
+            return ScratchLock(self.root)
+        lease = LeaseLock(self.remote)
+        self.fence = lease.check  # once the lease is lost, no record lands
+        return lease
 
     @property
     def manifest_path(self) -> Path:
@@ -143,30 +254,32 @@ class Scratch:
 
     def read_manifest(self) -> dict[str, Any]:
         """The manifest: ``manifest.json`` (or an empty one) with the journal applied."""
+        if self._journal_store is not None:
+            return self._journal_store.read()
         manifest = self._read_base()
         for record in self._journal():
-            _apply(manifest, record)
+            apply(manifest, record)
         return manifest
 
     def _read_base(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
-            return {"version": 1, "inputs": {}, "partitions": {}}
+            return empty_manifest()
         return dict(json.loads(self.manifest_path.read_text()))
 
-    def _journal(self) -> Iterator[dict[str, Any]]:
+    def _journal(self) -> list[dict[str, Any]]:
         """The journal's records; a last line cut short (a crash mid-write) is skipped."""
         try:
-            text = self.journal_path.read_text()
+            return parse_lines(self.journal_path.read_text())
         except FileNotFoundError:
-            return
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break
-            with contextlib.suppress(ValueError):
-                yield json.loads(line)
+            return []
 
     def _append(self, records: list[dict[str, Any]]) -> None:
         """Append records to the journal (hold :meth:`manifest_lock`); compact when it is big."""
+        if self._journal_store is not None:
+            if self.fence is not None:
+                self.fence()
+            self._journal_store.append(records)
+            return
         if not self.manifest_path.exists():  # workers look for it (engine.check_scratch)
             write_json_atomic(self.manifest_path, self._read_base())
         data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
@@ -187,8 +300,16 @@ class Scratch:
 
     def compact(self) -> None:
         """Fold the journal into ``manifest.json`` now (the end of a run does)."""
+        if self._journal_store is not None:
+            self._journal_store.compact()
+            return
+        if not self.journal_path.exists():
+            return
         with self.manifest_lock():
             self._compact()
+
+    # Set by a lease lock: raises once the lease is lost, so no record lands after.
+    fence: Any = None
 
     def record_step(self, partition_id: str, step: str, state: str, **extra: Any) -> None:
         """Record a step state for a partition (one journal line)."""
@@ -220,17 +341,13 @@ JOURNAL = "journal.jsonl"
 COMPACT_MIN_BYTES = 1 << 20
 
 
-def _apply(manifest: dict[str, Any], record: dict[str, Any]) -> None:
-    """Apply one journal record to a manifest (idempotent when replayed in order)."""
-    if "set" in record:
-        manifest.update(record["set"])
-        return
-    fields = record["f"]
-    rec = (
-        manifest.setdefault("partitions", {})
-        .setdefault(record["p"], {})
-        .setdefault(record["s"], {})
-    )
-    if fields.get("state") == "running":
-        rec.clear()
-    rec.update(fields)
+def node_dir(url: str) -> Path:
+    """The node-local working copy of the scratch at ``url``.
+
+    ``$ESRUNNER_NODE_DIR/scratch/<digest of url>`` (default ``~/.cache/esrunner``): each
+    node has its own; processes of one node share it.
+    """
+    import hashlib
+
+    base = os.environ.get("ESRUNNER_NODE_DIR") or str(Path.home() / ".cache" / "esrunner")
+    return Path(base) / "scratch" / hashlib.sha256(url.encode()).hexdigest()[:16]

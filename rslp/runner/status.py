@@ -34,6 +34,8 @@ def _counts(rec: dict[str, Any]) -> tuple[int, int] | None:
 def status_table(scratch: Scratch) -> str:
     """Partitions x steps with states and durations, plus the partition and combine steps."""
     manifest = scratch.read_manifest()
+    scratch.fetch(scratch.plan_dir)  # a bucket's plan and results (no-op on disk)
+    scratch.fetch(scratch.results)
     index = scratch.plan_dir / "index.json"
     plan = json.loads(index.read_text())["partitions"] if index.exists() else []
     parts = manifest.get("partitions", {})

@@ -81,20 +81,39 @@ def test_a_platform_request_body_is_read_as_its_collection(tmp_path: Path) -> No
     assert err.value.key == "geometry.features[1].properties"
 
 
-def test_a_scratch_url_is_refused_never_taken_for_a_path(
+def test_a_scratch_url_is_never_taken_for_a_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An unsupported URL is refused; an unreachable bucket fails before anything runs."""
     from click.testing import CliRunner
 
+    from rslp.bucket import BucketError
     from rslp.cli import cli
     from rslp.espredict_runner import EsPredictRunner
 
-    monkeypatch.chdir(tmp_path)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("ESRUNNER_NODE_DIR", str(tmp_path / "node"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-never-shown")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     demo = DEMO
     for args in (["run", str(demo)], ["plan", str(demo)], ["status", str(demo)]):
-        result = CliRunner().invoke(cli, [*args, "--scratch", "s3://scratch/demo"])
+        result = CliRunner().invoke(cli, [*args, "--scratch", "ftp://scratch/demo"])
         assert result.exit_code == 2, result.output
-        assert "s3://scratch/demo is a URL" in result.output
-    with pytest.raises(ProjectError, match="s3://b/x is a URL"):
-        EsPredictRunner.from_project(demo, "s3://b/x")
-    assert list(tmp_path.iterdir()) == []  # no directory named s3:
+        assert "scheme ftp:// is not supported" in result.output
+    result = CliRunner().invoke(cli, ["run", str(demo), "--scratch", "s3://k:s@b/x"])
+    assert result.exit_code == 2 and "holds credentials" in result.output
+    assert "k:s" not in result.output
+    result = CliRunner().invoke(cli, ["run", str(demo), "--scratch", "s3://scratch/demo"])
+    assert result.exit_code == 2, result.output
+    assert "scratch s3://scratch/demo: checking the bucket failed: cannot connect" in result.output
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:9" in result.output
+    assert "s3cr3t" not in result.output
+    result = CliRunner().invoke(cli, ["finetune", str(demo), "--scratch", "s3://scratch/ft"])
+    assert result.exit_code == 2 and "s3://scratch/ft is a URL" in result.output
+    with pytest.raises(BucketError, match="scheme ftp:// is not supported"):
+        EsPredictRunner.from_project(demo, "ftp://b/x")
+    assert list(work.iterdir()) == []  # no directory named s3: or ftp:

@@ -41,9 +41,11 @@ class EventChannel:
 
 
 def ray_step(
-    job: PartitionJob, step: str, upstream: list[StepRecord] | None, channel: Any
+    job: PartitionJob, step: str | None, upstream: list[StepRecord] | None, channel: Any
 ) -> list[StepRecord]:
-    """One step of a partition, as a Ray task (``upstream``: the previous step's records).
+    """One step (None: every step) of a partition, as a Ray task.
+
+    ``upstream``: the previous step's records (None for the first).
 
     Returns:
         the step's record, or nothing when the step before it failed.
@@ -60,10 +62,14 @@ def ray_step(
 class RayExecutor(Executor):
     """Partitions as Ray tasks on an existing Ray cluster (``--executor ray``).
 
-    Use it to spread a run over machines. The scratch directory must be a shared
-    filesystem mounted at the same path on every node (a worker that cannot see the
-    run's manifest fails at once, saying so), and every node must run the same
-    environment (the model image, or the same venv).
+    Use it to spread a run over machines. The scratch is a bucket URL (every node with
+    the same object-storage settings) or a shared filesystem mounted at the same path on
+    every node (a worker that cannot see the run's manifest fails at once, saying so),
+    and every node must run the same environment (the model image, or the same venv).
+
+    With a shared directory each step of a partition is its own task (inference alone
+    holds a GPU); with a bucket a partition's steps are one task on one node, because
+    its dataset and inference outputs stay on that node's disk.
 
     Args:
         address: the cluster, as ``ray.init`` takes it (``127.0.0.1:6379``,
@@ -158,6 +164,11 @@ class RayExecutor(Executor):
         while todo or refs:
             while todo and len(in_flight) < 2 * slots and not sink.failed:
                 job = todo.pop()
+                if job.scratch_url is not None:  # node-local steps: one task, one node
+                    opts = gpu if any(t.step == "inference" for t in job.tasks) else cpu
+                    refs[task.options(**opts).remote(job, None, None, channel)] = job
+                    in_flight[job.partition_id] = 1
+                    continue
                 prev = None
                 for t in job.tasks:
                     opts = gpu if t.step == "inference" else cpu
