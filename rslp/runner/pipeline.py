@@ -377,6 +377,8 @@ class Pipeline:
         if current and nothing_new and not self.options.force and rec.get("state") == "done":
             result.skipped["combine"] = ["all"]
             self.scratch.fetch(self.scratch.results)
+            if "files" in rec:  # relative to the scratch: valid on any node
+                return [self.scratch.root / f for f in rec["files"]]
             return [Path(p) for p in rec.get("results", [])]
         not_ready = [
             p
@@ -397,6 +399,7 @@ class Pipeline:
                 "fingerprint": fps["combine"],
                 "partitions": sorted(ids),
                 "results": [str(p) for p in outs],
+                "files": [p.relative_to(self.scratch.root).as_posix() for p in outs],
             },
             results=[self.scratch.where(p) for p in outs],
         )
