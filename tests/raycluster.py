@@ -8,15 +8,23 @@ Run as a program inside the namespace (``in_namespace`` does that)::
 
     python tests/raycluster.py OUT_JSON -- COMMAND...       # run COMMAND on the cluster
     python tests/raycluster.py OUT_JSON --kill-node2-during inference -- COMMAND...
+    python tests/raycluster.py OUT_JSON --s3 -- COMMAND...   # with an S3 server inside
 
 It starts a head and a second node (``--num-cpus 1`` each, token authentication with a
 fresh token), runs COMMAND with ``RAY_ADDRESS`` set, optionally kills the second node's
 raylet with SIGKILL once a step is running on one of its workers, and writes
 ``{"returncode", "stdout", "stderr", "killed", "seconds"}`` to OUT_JSON.
+
+With ``--s3`` a SeaweedFS server starts in the namespace first (the host's loopback is
+not reachable from it) and every process gets its endpoint and keys; each node (head,
+second node, driver) gets a node-local directory of its own (``ESRUNNER_NODE_DIR``), so
+the nodes share nothing for the run but the bucket. After COMMAND, every object of the
+scratch URL's prefix is copied to ``OUT_JSON``'s sibling directory ``<stem>.bucket/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -31,11 +39,15 @@ NODE2_PORT = 23456
 ADDRESS = f"127.0.0.1:{PORT}"
 
 
-def in_namespace(out: Path, command: list[str], kill_during: str | None = None) -> dict:
+def in_namespace(
+    out: Path, command: list[str], kill_during: str | None = None, s3: bool = False
+) -> dict:
     """Run ``command`` on a fresh two-node cluster in a namespace; returns the result."""
     args = [sys.executable, __file__, str(out)]
     if kill_during:
         args += ["--kill-node2-during", kill_during]
+    if s3:
+        args += ["--s3"]
     subprocess.run(
         ["unshare", "--net", "--pid", "--fork", "--mount-proc", *args, "--", *command],
         check=True,
@@ -58,9 +70,9 @@ def can_run() -> str | None:
     return None
 
 
-def _ray(*args: str) -> None:
+def _ray(*args: str, env: dict[str, str] | None = None) -> None:
     ray = str(Path(sys.executable).with_name("ray"))
-    subprocess.run([ray, *args], check=True, capture_output=True, timeout=120)
+    subprocess.run([ray, *args], check=True, capture_output=True, timeout=120, env=env)
 
 
 def _pids_with(*parts: str) -> list[int]:
@@ -85,12 +97,13 @@ def _parent(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _step_running_on(scratch: Path, step: str, parent: int) -> bool:
+def _step_running_on(scratch: Path | str, step: str, parent: int) -> bool:
+    from rslp.errors import RunnerError
     from rslp.runner.scratch import Scratch
 
     try:
-        parts = Scratch(scratch).read_manifest().get("partitions", {})
-    except (OSError, json.JSONDecodeError):
+        parts = Scratch.open(scratch).read_manifest().get("partitions", {})
+    except (OSError, json.JSONDecodeError, RunnerError):
         return False
     for rec in parts.values():
         r = rec.get(step, {})
@@ -107,19 +120,49 @@ def main() -> None:
     kill_during = None
     if rest[0] == "--kill-node2-during":
         kill_during, rest = rest[1], rest[2:]
+    use_s3 = rest[0] == "--s3"
     command = rest[rest.index("--") + 1 :]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    with contextlib.ExitStack() as stack:
+        _main(out, command, kill_during, stack if use_s3 else None)
+
+
+def _main(
+    out: Path, command: list[str], kill_during: str | None, s3: contextlib.ExitStack | None
+) -> None:
+    node_env: list[dict[str, str] | None] = [None, None]
+    scratch_arg = command[command.index("--scratch") + 1] if "--scratch" in command else None
+    if s3 is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.s3fault import S3Server
+
+        server = s3.enter_context(S3Server())
+        os.environ.update(server.env())
+        nodes = out.with_suffix(".nodes")
+        os.environ["ESRUNNER_NODE_DIR"] = str(nodes / "driver")
     os.environ.update(
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=secrets.token_hex(16),
         RAY_USAGE_STATS_ENABLED="0",
         RAY_ADDRESS=ADDRESS,
     )
+    if s3 is not None:  # each node's processes (raylet, workers) get their own node dir
+        node_env = [dict(os.environ, ESRUNNER_NODE_DIR=str(nodes / n)) for n in ("head", "n2")]
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000"]
-    _ray("start", "--head", f"--port={PORT}", "--include-dashboard=false", *common)
-    _ray("start", f"--address={ADDRESS}", f"--node-manager-port={NODE2_PORT}", *common)
+    # Below the S3 test server's ports (tests/s3fault.py takes 15000-32700).
+    common += ["--min-worker-port=10002", "--max-worker-port=14999"]
+    _ray("start", "--head", f"--port={PORT}", "--include-dashboard=false", *common, env=node_env[0])
+    _ray(
+        "start",
+        f"--address={ADDRESS}",
+        f"--node-manager-port={NODE2_PORT}",
+        *common,
+        env=node_env[1],
+    )
     raylet2 = _pids_with("raylet", f"--node_manager_port={NODE2_PORT}")[0]
-    scratch = Path(command[command.index("--scratch") + 1]) if "--scratch" in command else None
+    scratch = scratch_arg if scratch_arg and "://" in scratch_arg else None
+    if scratch is None and scratch_arg:
+        scratch = str(Path(scratch_arg))
     t0 = time.monotonic()
     logs = {k: out.with_suffix(f".{k}") for k in ("stdout", "stderr")}
     with logs["stdout"].open("w") as so, logs["stderr"].open("w") as se:
@@ -132,6 +175,13 @@ def main() -> None:
                 killed = True
             time.sleep(0.02)
     proc.wait(timeout=900)
+    if s3 is not None and scratch is not None and "://" in scratch:
+        from rslp.bucket import Bucket
+
+        bucket, copy = Bucket(scratch), out.with_suffix(".bucket")
+        for rel in bucket.files(""):
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            (copy / rel).write_bytes(bucket.read(rel) or b"")
     result = {
         "returncode": proc.returncode,
         "stdout": logs["stdout"].read_text(),

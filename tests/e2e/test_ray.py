@@ -119,3 +119,30 @@ def test_a_bad_config_fails_once_and_fast(tmp_path: Path, local_result: Path) ->
     manifest = json.loads((scratch / "manifest.json").read_text())
     assert not any("postprocess" in p for p in manifest["partitions"].values())
     assert not (scratch / "results").exists()
+
+
+def test_bucket_scratch_on_two_nodes_sharing_nothing_survives_a_killed_node(
+    tmp_path: Path, local_result: Path
+) -> None:
+    """Scratch only in the bucket: each node (and the driver) has its own node dir."""
+    cmd = [ESRUNNER, "run", str(DEMO), "--scratch", "s3://bucket/ray", "--executor", "ray"]
+    cmd += ["--address", raycluster.ADDRESS]
+    out = tmp_path / "out.json"
+    res = raycluster.in_namespace(out, cmd, kill_during="inference", s3=True)
+    assert res["killed"], "never saw inference running on the second node"
+    assert res["returncode"] == 0, res["stderr"][-3000:]
+    bucket = out.with_suffix(".bucket")
+    assert_same_results(bucket / "results", local_result)
+    assert "result: s3://bucket/ray/results/result.tif" in res["stdout"]
+    manifest = json.loads((bucket / "manifest.json").read_text())
+    workers = {r["worker"] for p in manifest["partitions"].values() for r in p.values()}
+    assert all(r["state"] == "done" for p in manifest["partitions"].values() for r in p.values())
+    # Both nodes built windows, each on its own disk; the driver built none. (Whether
+    # the killed node's partition is redone on the head or its worker finishes it
+    # first is a race; a partition redone on a node without its windows is tested in
+    # tests/e2e/test_bucket_scratch.py.)
+    nodes = out.with_suffix(".nodes")
+    n2 = {p.name for p in (nodes / "n2").glob("scratch/*/dataset/windows/*")}
+    head = {p.name for p in (nodes / "head").glob("scratch/*/dataset/windows/*")}
+    assert n2 and head and n2 | head == set(manifest["partitions"]), (n2, head, workers)
+    assert not list((nodes / "driver").glob("scratch/*/dataset/windows/*"))
