@@ -10,6 +10,7 @@ BENCHMARKS = [
     "bench.runner",
     "bench.scale",
     "bench.journal",
+    "bench.bucket",
     "bench.olmoearth",
     "bench.gaps",
     "bench.preflight",
