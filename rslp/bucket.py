@@ -258,6 +258,23 @@ class Bucket:
             ):
                 self.fs.rm([self.key(r) for r in rels])
 
+    def listing(self, rel_dir: str) -> dict[str, tuple[int, str]]:
+        """Every object under ``rel_dir`` (relative to it): its size and ETag."""
+        base = self.key(rel_dir) + "/" if rel_dir.strip("/") else self.key() + "/"
+        with self._errors(f"listing {rel_dir or self.url}/"):
+            found = self.fs.find(base, detail=True)
+        return {
+            k[len(base) :]: (int(v.get("size", 0)), str(v.get("ETag", v.get("etag", ""))))
+            for k, v in found.items()
+            if k.startswith(base) and v.get("type", "file") == "file"
+        }
+
+    def get_files(self, rels: list[str], local: Path) -> None:
+        """Download objects (concurrently) to ``local / rel``."""
+        if rels:
+            with self._errors(f"reading {len(rels)} objects"):
+                self.fs.get([self.key(r) for r in rels], [str(local / r) for r in rels])
+
     def files(self, rel_dir: str) -> dict[str, int]:
         """Every object under ``rel_dir`` (relative to it) and its size."""
         base = self.key(rel_dir) + "/"
@@ -328,6 +345,15 @@ class Bucket:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return True
+
+
+def node_base() -> Path:
+    """This node's own directory for working copies (``ESRUNNER_NODE_DIR``).
+
+    Default ``~/.cache/esrunner``: each node has its own; processes of one node share it.
+    """
+    base = os.environ.get("ESRUNNER_NODE_DIR") or str(Path.home() / ".cache" / "esrunner")
+    return Path(base)
 
 
 def _first_line(e: BaseException) -> str:

@@ -142,7 +142,21 @@ def project_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ]
     ):
         f = opt(f)
-    return click.argument("project_dir", type=click.Path(path_type=Path), required=False)(f)
+    return click.argument("project_dir", type=str, required=False, callback=_project_dir)(f)
+
+
+def _project_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """PROJECT_DIR: a directory, or a project in a bucket (this node's copy of it)."""
+    from rslp.bucket import BucketError, is_url
+
+    if value is None or not is_url(value):
+        return None if value is None else Path(value)
+    from rslp.project_source import fetch_project
+
+    try:
+        return fetch_project(value)[0]
+    except BucketError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple[Any, Path | str]:
@@ -158,6 +172,8 @@ def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple
         )
         given = {**given, "model_config": None}  # chosen with the variant
         scratch = given.get("scratch") or default_scratch(project_dir, base.variant)
+        if not given.get("scratch") and _in_bucket(project_dir):
+            raise click.UsageError("a project in a bucket needs --scratch (a bucket URL)")
     else:
         if given.get("run_config") is not None:
             run = Path(str(given["run_config"]))
@@ -200,6 +216,12 @@ def resolve_files(project_dir: Path | None, **given: Path | str | None) -> tuple
     return ProjectFiles(**{**base.__dict__, **kw}), scratch if isinstance(scratch, str) else Path(
         scratch
     )
+
+
+def _in_bucket(project_dir: Path) -> bool:
+    from rslp.project_source import source_of
+
+    return source_of(project_dir.resolve()) is not None
 
 
 def parse_steps(value: str | None) -> tuple[str, ...]:

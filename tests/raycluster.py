@@ -9,6 +9,7 @@ Run as a program inside the namespace (``in_namespace`` does that)::
     python tests/raycluster.py OUT_JSON -- COMMAND...       # run COMMAND on the cluster
     python tests/raycluster.py OUT_JSON --kill-node2-during inference -- COMMAND...
     python tests/raycluster.py OUT_JSON --s3 -- COMMAND...   # with an S3 server inside
+    python tests/raycluster.py OUT_JSON --s3 --upload DIR -- esrunner run s3://b/p ...
 
 It starts a head and a second node (``--num-cpus 1`` each, token authentication with a
 fresh token), runs COMMAND with ``RAY_ADDRESS`` set, optionally kills the second node's
@@ -40,14 +41,22 @@ ADDRESS = f"127.0.0.1:{PORT}"
 
 
 def in_namespace(
-    out: Path, command: list[str], kill_during: str | None = None, s3: bool = False
+    out: Path,
+    command: list[str],
+    kill_during: str | None = None,
+    s3: bool = False,
+    upload: Path | None = None,
 ) -> dict:
-    """Run ``command`` on a fresh two-node cluster in a namespace; returns the result."""
+    """Run ``command`` on a fresh two-node cluster in a namespace; returns the result.
+
+    With ``s3``, ``upload`` (a directory) is put at the URL of the command's PROJECT_DIR
+    (``esrunner run s3://bucket/prefix ...``) before it runs.
+    """
     args = [sys.executable, __file__, str(out)]
     if kill_during:
         args += ["--kill-node2-during", kill_during]
     if s3:
-        args += ["--s3"]
+        args += ["--s3"] + (["--upload", str(upload)] if upload else [])
     subprocess.run(
         ["unshare", "--net", "--pid", "--fork", "--mount-proc", *args, "--", *command],
         check=True,
@@ -121,14 +130,19 @@ def main() -> None:
     if rest[0] == "--kill-node2-during":
         kill_during, rest = rest[1], rest[2:]
     use_s3 = rest[0] == "--s3"
+    upload = rest[1:3] if use_s3 and rest[1] == "--upload" else None
     command = rest[rest.index("--") + 1 :]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with contextlib.ExitStack() as stack:
-        _main(out, command, kill_during, stack if use_s3 else None)
+        _main(out, command, kill_during, stack if use_s3 else None, upload)
 
 
 def _main(
-    out: Path, command: list[str], kill_during: str | None, s3: contextlib.ExitStack | None
+    out: Path,
+    command: list[str],
+    kill_during: str | None,
+    s3: contextlib.ExitStack | None,
+    upload: list[str] | None = None,
 ) -> None:
     node_env: list[dict[str, str] | None] = [None, None]
     scratch_arg = command[command.index("--scratch") + 1] if "--scratch" in command else None
@@ -137,6 +151,8 @@ def _main(
         from tests.s3fault import S3Server
 
         server = s3.enter_context(S3Server())
+        if upload is not None:  # --upload LOCAL_DIR: into the bucket at the project's URL
+            server.upload_dir(upload[1], command[2].split("/", 3)[3])
         os.environ.update(server.env())
         nodes = out.with_suffix(".nodes")
         os.environ["ESRUNNER_NODE_DIR"] = str(nodes / "driver")

@@ -84,6 +84,9 @@ class PartitionJob:
         run_id: the run's id; the worker checks it against ``scratch/run-id``.
         scratch_url: the scratch's bucket URL, when it is in one (``scratch_root`` is then
             the driver's working copy; each worker uses its own node's).
+        project: (URL, digest, the driver's copy) of a project read from a bucket: each
+            worker reads that version into its own node's copy (``files`` name the
+            driver's).
         partition_id: the partition.
         num_windows: its planned windows.
         tasks: the steps to run, in pipeline order.
@@ -96,6 +99,7 @@ class PartitionJob:
     num_windows: int
     tasks: tuple[StepTask, ...]
     scratch_url: str | None = None
+    project: tuple[str, str, Path] | None = None
 
 
 @dataclass
@@ -250,7 +254,13 @@ def _context(job: PartitionJob) -> RunContext:
     key = (job.files, where, job.run_id)
     if key not in _CONTEXTS:
         _CONTEXTS.clear()
-        _CONTEXTS[key] = RunContext(files=job.files, scratch=Scratch.open(where))
+        files = job.files
+        if job.project is not None:
+            from rslp.project_source import fetch_project, relocate
+
+            url, digest, driver_copy = job.project
+            files = relocate(files, driver_copy, fetch_project(url, digest)[0])
+        _CONTEXTS[key] = RunContext(files=files, scratch=Scratch.open(where))
     return _CONTEXTS[key]
 
 

@@ -38,6 +38,7 @@ from rslp.config import DEFAULT_MIN_WINDOW_SUCCESS_RATE
 from rslp.errors import PartitionsFailedError, RunnerError, StepError
 from rslp.fsutil import atomic_path, fresh_dir, publish_dir
 from rslp.project import ProjectFiles, read_yaml
+from rslp.project_source import source_of
 from rslp.runner.context import RunContext
 from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
 from rslp.runner.executors.base import Executor
@@ -174,6 +175,8 @@ class Pipeline:
         self.stats: list[StepRecord] = []
         self.checked = False
         self.prepared: Executor | None = None
+        source = source_of(files.project_dir)
+        self._project = (*source, files.project_dir) if source is not None else None
 
     def prepare(self) -> None:
         """Start the workers now, so their start-up overlaps the checks and the planning.
@@ -327,6 +330,7 @@ class Pipeline:
                         windows[pid],
                         tuple(tasks),
                         scratch_url=self.scratch.remote.url if self.scratch.remote else None,
+                        project=self._project,
                     )
                 )
         return jobs, skipped

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rslp.bucket import Bucket, is_url
+from rslp.bucket import Bucket, is_url, node_base
 from rslp.fsutil import atomic_path, sha256_file, write_json_atomic
 from rslp.runner.journal import BucketJournal, apply, empty_manifest, parse_lines
 
@@ -349,5 +349,4 @@ def node_dir(url: str) -> Path:
     """
     import hashlib
 
-    base = os.environ.get("ESRUNNER_NODE_DIR") or str(Path.home() / ".cache" / "esrunner")
-    return Path(base) / "scratch" / hashlib.sha256(url.encode()).hexdigest()[:16]
+    return node_base() / "scratch" / hashlib.sha256(url.encode()).hexdigest()[:16]

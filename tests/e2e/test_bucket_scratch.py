@@ -262,3 +262,42 @@ def test_a_bucket_that_refuses_writes_fails_before_any_window(s3: S3Server, tmp_
     assert out.returncode == 2 and "bucket 'missing' does not exist" in out.stderr
     assert objects(s3, "refused") == {}
     assert not list((tmp_path / "node").rglob("windows/*/*"))  # no window anywhere
+
+
+def test_a_project_read_from_the_bucket_is_cached_per_node_by_digest(
+    s3: S3Server, local_result: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "demo"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch*", "__pycache__"))
+    s3.upload_dir(project, "projects/demo")
+    node = tmp_path / "node"
+    env = env_for(s3, node)
+    url = "s3://bucket/projects/demo"
+    out = esrunner(env, "run", url, check=False)
+    assert out.returncode == 2 and "a project in a bucket needs --scratch" in out.stderr
+    cmd = ["run", url, "--scratch", "s3://bucket/fromproject", "--workers", "2"]
+    esrunner(env, *cmd)
+    stored = objects(s3, "fromproject")
+    for name in RESULTS:
+        assert stored[f"results/{name}"] == (local_result / name).read_bytes(), name
+    (copy,) = [p for p in (node / "projects").iterdir() if p.is_dir()]
+    assert (copy / "checkpoint.ckpt").read_bytes() == (DEMO / "checkpoint.ckpt").read_bytes()
+    stamp = copy.stat().st_ino, (copy / "model.yaml").stat().st_mtime_ns
+    again = esrunner(env, *cmd)
+    assert "skipped inference (done and current): 3 partition(s)" in again.stderr
+    assert (copy.stat().st_ino, (copy / "model.yaml").stat().st_mtime_ns) == stamp  # cached
+    # A worker asked for the run's version gets it, or an error naming the change.
+    from rslp.bucket import BucketError
+    from rslp.project_source import fetch_project
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        local, digest = fetch_project(url)
+        assert local == copy
+        s3.client().put_object(Bucket="bucket", Key="projects/demo/model.yaml", Body=b"x: 1\n")
+        with pytest.raises(BucketError, match="it changed during the run"):
+            fetch_project(url, digest)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

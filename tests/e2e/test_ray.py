@@ -124,11 +124,15 @@ def test_a_bad_config_fails_once_and_fast(tmp_path: Path, local_result: Path) ->
 def test_bucket_scratch_on_two_nodes_sharing_nothing_survives_a_killed_node(
     tmp_path: Path, local_result: Path
 ) -> None:
-    """Scratch only in the bucket: each node (and the driver) has its own node dir."""
-    cmd = [ESRUNNER, "run", str(DEMO), "--scratch", "s3://bucket/ray", "--executor", "ray"]
+    """Nothing shared but the bucket: the project and the scratch are read from it, and
+    each node (and the driver) has its own node dir."""
+    project = tmp_path / "demo"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("scratch*", "__pycache__"))
+    url = "s3://bucket/projects/demo"
+    cmd = [ESRUNNER, "run", url, "--scratch", "s3://bucket/ray", "--executor", "ray"]
     cmd += ["--address", raycluster.ADDRESS]
     out = tmp_path / "out.json"
-    res = raycluster.in_namespace(out, cmd, kill_during="inference", s3=True)
+    res = raycluster.in_namespace(out, cmd, kill_during="inference", s3=True, upload=project)
     assert res["killed"], "never saw inference running on the second node"
     assert res["returncode"] == 0, res["stderr"][-3000:]
     bucket = out.with_suffix(".bucket")
@@ -146,3 +150,6 @@ def test_bucket_scratch_on_two_nodes_sharing_nothing_survives_a_killed_node(
     head = {p.name for p in (nodes / "head").glob("scratch/*/dataset/windows/*")}
     assert n2 and head and n2 | head == set(manifest["partitions"]), (n2, head, workers)
     assert not list((nodes / "driver").glob("scratch/*/dataset/windows/*"))
+    for node in ("driver", "head", "n2"):  # each read the project into its own copy
+        (copy,) = [p for p in (nodes / node / "projects").iterdir() if p.is_dir()]
+        assert (copy / "model.yaml").read_bytes() == (DEMO / "model.yaml").read_bytes()
