@@ -10,6 +10,7 @@ same inputs and the same previous lock give the same bytes: pip-compile keeps ex
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import re
@@ -33,6 +34,8 @@ from rslp.fsutil import atomic_path
 LOCK_NAME = "requirements.lock"
 HEADER = "# esbuild lock: generated file, do not edit; run 'esbuild lock' instead."
 TARGET = ("Linux", "x86_64", "3.11")
+
+logger = logging.getLogger(__name__)
 
 
 class LockError(RunnerError):
@@ -285,6 +288,16 @@ def lock_base(inputs: LockInputs, upgrade: tuple[str, ...] = (), force: bool = F
         if out.exists():  # keep existing pins: same inputs, same result
             tmp.write_text(read_header(out.read_text())[2])
         proc = _pip_compile(inputs.repo, tmp, [str(inputs.base)], upgrade, [])
+        if proc.returncode != 0 and out.exists():
+            # pip-compile holds existing pins fixed: a new base requirement that needs an
+            # older transitive pin (s3fs's botocore range) cannot resolve on them.
+            logger.warning(
+                "%s: the base's pins conflict with %s; resolving the base afresh",
+                inputs.base_lock,
+                inputs.base,
+            )
+            tmp.write_text("")
+            proc = _pip_compile(inputs.repo, tmp, [str(inputs.base)], upgrade, [])
         if proc.returncode != 0:
             raise LockError(
                 f"resolution failed for {inputs.base}: {_resolver_message(proc.stderr)}"

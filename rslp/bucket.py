@@ -132,6 +132,10 @@ class Bucket:
             yield
         except BucketError:
             raise
+        except ImportError as e:  # fsspec names the package: s3fs, gcsfs, adlfs
+            raise BucketError(
+                self.url, what, _first_line(e), f"install the filesystem for {self.scheme}://"
+            ) from None
         except PermissionError as e:
             raise BucketError(
                 self.url, what, f"access denied ({_first_line(e)})", self.hint()
