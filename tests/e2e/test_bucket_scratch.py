@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,65 +189,64 @@ def test_a_killed_driver_is_resumed_at_once_by_the_same_command(
 
 
 def test_a_live_lease_refuses_a_second_driver_and_an_expired_one_is_taken_over(
-    s3: S3Server, tmp_path: Path
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rslp.bucket import Bucket
     from rslp.runner.lock import LeaseLock, ScratchBusyError
+    from rslp.runner.scratch import Scratch
 
-    os.environ.update(s3.env())  # this process talks to the server too
-    try:
-        bucket = Bucket("s3://bucket/leased")
-        holder = LeaseLock(bucket, lease=2)
-        holder.acquire()
-        other = LeaseLock(bucket, lease=2)
-        with pytest.raises(ScratchBusyError, match=r"in use by another run \(pid \d+ on "):
-            other.acquire()
-        time.sleep(2.5)  # renewed in the background: still held
-        with pytest.raises(ScratchBusyError):
-            other.acquire()
-        # A holder on another machine that stopped renewing: taken over once expired.
-        holder._stop.set()
-        stale = json.loads(bucket.read("run.lock") or b"{}")
-        stale.update(host="elsewhere", expires=time.time() - 1)
-        bucket.write("run.lock", json.dumps(stale).encode())
-        holder._thread = None
+    for k, v in {**s3.env(), "ESRUNNER_NODE_DIR": str(tmp_path / "here")}.items():
+        monkeypatch.setenv(k, v)  # this process talks to the server too
+    bucket = Bucket("s3://bucket/leased")
+    holder = LeaseLock(bucket, lease=2)
+    holder.acquire()
+    other = LeaseLock(bucket, lease=2)
+    with pytest.raises(ScratchBusyError, match=r"in use by another run \(pid \d+ on "):
         other.acquire()
-        assert json.loads(bucket.read("run.lock") or b"{}")["owner"] == other.owner
-        # The old holder, were it alive, notices and records nothing more.
-        holder.owner = "old"
-        holder.lost = "its lock object was taken over or removed"
-        with pytest.raises(ScratchBusyError, match="lost its lease"):
-            holder.check()
-        other.release()
-        assert bucket.read("run.lock") is None
-        # The CLI's word for a live lease: exit 3, naming the holder.
-        live = LeaseLock(bucket, lease=30)
-        live.acquire()
-        try:
-            out = esrunner(
-                env_for(s3, tmp_path / "n"),
-                "run",
-                str(DEMO),
-                "--scratch",
-                "s3://bucket/leased",
-                check=False,
-            )
-            assert out.returncode == 3, out.stderr
-            assert "s3://bucket/leased is in use by another run" in out.stderr
-            status = esrunner(
-                env_for(s3, tmp_path / "n"),
-                "status",
-                str(DEMO),
-                "--scratch",
-                "s3://bucket/leased",
-                check=False,
-            )
-            assert "nothing has run there" in status.stderr
-        finally:
-            live.release()
+    time.sleep(2.5)  # renewed in the background: still held
+    with pytest.raises(ScratchBusyError):
+        other.acquire()
+    # A holder on another machine that stalled (no renewal): taken over once expired.
+    holder._stop.set()
+    assert holder._thread is not None
+    holder._thread.join()
+    stale = json.loads(bucket.read("run.lock") or b"{}")
+    stale.update(host="elsewhere", expires=time.time() - 1)
+    bucket.write("run.lock", json.dumps(stale).encode())
+    other.acquire()
+    assert json.loads(bucket.read("run.lock") or b"{}")["owner"] == other.owner
+    # The stalled holder wakes up: its next renewal finds the lease gone, and its
+    # scratch (fenced by the lease) records nothing more.
+    holder._stop.clear()
+    waker = threading.Thread(target=holder._renew, daemon=True)
+    waker.start()
+    deadline = time.monotonic() + 10
+    while holder.lost is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    holder._stop.set()
+    waker.join()
+    assert holder.lost == "its lock object was taken over or removed"
+    scratch = Scratch.open("s3://bucket/leased")
+    scratch.fence = holder.check
+    with pytest.raises(ScratchBusyError, match="lost its lease"):
+        scratch.record_step("p", "dataset", "done")
+    assert not scratch.has_manifest()  # nothing landed
+    assert json.loads(bucket.read("run.lock") or b"{}")["owner"] == other.owner
+    other.release()
+    assert bucket.read("run.lock") is None
+    # The CLI's word for a live lease: exit 3, naming the holder.
+    live = LeaseLock(bucket, lease=30)
+    live.acquire()
+    try:
+        args = [str(DEMO), "--scratch", "s3://bucket/leased"]
+        env = env_for(s3, tmp_path / "n")
+        out = esrunner(env, "run", *args, check=False)
+        assert out.returncode == 3, out.stderr
+        assert "s3://bucket/leased is in use by another run" in out.stderr
+        status = esrunner(env, "status", *args, check=False)
+        assert "nothing has run there" in status.stderr
     finally:
-        for k in s3.env():
-            os.environ.pop(k, None)
+        live.release()
 
 
 def test_a_bucket_that_refuses_writes_fails_before_any_window(s3: S3Server, tmp_path: Path) -> None:
