@@ -123,6 +123,9 @@ class BucketJournal:
             self._compact()
 
     def _compact(self) -> None:
+        if not self._batches():  # nothing to fold (and nothing written for nothing)
+            self._pending = 0
+            return
         manifest = self.read()
         upto = manifest.get("journal_upto")
         self.bucket.write(

@@ -127,6 +127,12 @@ class Scratch:
                 with atomic_path(p) as tmp:
                     tmp.write_bytes(data)
 
+    def exists(self, path: Path) -> bool:
+        """Whether a file of the scratch exists (in the bucket, when there is one)."""
+        if self.remote is None:
+            return path.exists()
+        return bool(self.remote.listing(self._rel(path.parent)).get(path.name))
+
     def write_text(self, path: Path, text: str) -> None:
         """Write a small file of the scratch (and its object in the bucket)."""
         with atomic_path(path) as tmp:

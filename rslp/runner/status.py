@@ -34,8 +34,7 @@ def _counts(rec: dict[str, Any]) -> tuple[int, int] | None:
 def status_table(scratch: Scratch) -> str:
     """Partitions x steps with states and durations, plus the partition and combine steps."""
     manifest = scratch.read_manifest()
-    scratch.fetch(scratch.plan_dir)  # a bucket's plan and results (no-op on disk)
-    scratch.fetch(scratch.results)
+    scratch.fetch(scratch.plan_dir)  # a bucket's plan (no-op on disk)
     index = scratch.plan_dir / "index.json"
     plan = json.loads(index.read_text())["partitions"] if index.exists() else []
     parts = manifest.get("partitions", {})
@@ -61,8 +60,8 @@ def status_table(scratch: Scratch) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
     listing = scratch.results / REJECTED_GEOJSON
-    if total[2] and listing.exists():
-        lines.append(f"rejected windows: {listing}")
+    if total[2] and scratch.exists(listing):
+        lines.append(f"rejected windows: {scratch.where(listing)}")
     lines.append(f"partition step: {manifest.get('partition_step', {}).get('state', '-')}")
     combine = manifest.get("combine_step", {})
     lines.append(f"combine step:   {combine.get('state', '-')}")
