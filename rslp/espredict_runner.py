@@ -217,7 +217,8 @@ class EsPredictRunner:
         options = PipelineOptions(steps=steps, partition_ids=partition_ids, force=force)
         pipeline = Pipeline(self.ctx.files, self.scratch, options, executor=executor)
         pipeline.checked = self.checked
-        self.scratch.check_access()
+        pipeline.preflight()  # before the lock: a broken project leaves nothing behind
+        self.scratch.check_access()  # a bucket refusing writes: now, before any window
         with self.scratch.lock():
             return pipeline.run().results
 

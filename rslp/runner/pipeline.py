@@ -220,7 +220,6 @@ class Pipeline:
         try:
             self.prepare()
             self.preflight()
-            self.scratch.check_access()
             return self._run()
         finally:
             self.close()

@@ -153,3 +153,27 @@ def test_bucket_scratch_on_two_nodes_sharing_nothing_survives_a_killed_node(
     for node in ("driver", "head", "n2"):  # each read the project into its own copy
         (copy,) = [p for p in (nodes / node / "projects").iterdir() if p.is_dir()]
         assert (copy / "model.yaml").read_bytes() == (DEMO / "model.yaml").read_bytes()
+
+
+def test_many_partitions_on_two_nodes_with_bucket_scratch(tmp_path: Path) -> None:
+    """A request shaped like real ones (a dozen small partitions), scratch in the bucket."""
+    from bench.scale import many_partitions_project
+
+    project = many_partitions_project(tmp_path, box=(8.63, 45.985, 8.67, 46.015))
+    local = tmp_path / "local"
+    subprocess.run(
+        [ESRUNNER, "run", str(project), "--scratch", str(local), "--workers", "1"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    plan = json.loads((local / "plan" / "index.json").read_text())["partitions"]
+    assert len(plan) >= 10
+    cmd = [ESRUNNER, "run", str(project), "--scratch", "s3://bucket/many", "--executor", "ray"]
+    cmd += ["--address", raycluster.ADDRESS]
+    out = tmp_path / "out.json"
+    res = raycluster.in_namespace(out, cmd, s3=True)
+    assert res["returncode"] == 0, res["stderr"][-3000:]
+    assert_same_results(out.with_suffix(".bucket") / "results", local / "results")
+    manifest = json.loads((out.with_suffix(".bucket") / "manifest.json").read_text())
+    assert len(manifest["partitions"]) == len(plan)
