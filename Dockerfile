@@ -9,6 +9,9 @@
 # (PIP_SOURCE="").
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG PIP_SOURCE="--no-index --find-links=/tmp/esbuild/wheelhouse"
+# What deps builds on: the base stage below, or the esrunner-env:<digest> image esbuild
+# found in the engine or the registry, or built once with --target base.
+ARG DEPS_FROM=base
 
 FROM ${BASE_IMAGE} AS base
 ARG PIP_SOURCE
@@ -20,7 +23,7 @@ RUN --mount=type=bind,source=.esbuild/base,target=/tmp/esbuild \
     && /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
         -r /tmp/esbuild/requirements.lock
 
-FROM base AS deps
+FROM ${DEPS_FROM} AS deps
 ARG PIP_SOURCE
 # .esbuild/project/: the pins the project's lock adds to the base's (their dependencies
 # included, so --no-deps), and their wheels.
@@ -64,6 +67,7 @@ ARG SOURCE=""
 ARG CONFIG_DIGEST=""
 ARG CHECKPOINT_SHA256=""
 ARG VAL_ACCURACY=""
+ARG BASE_ENV=""
 LABEL org.opencontainers.image.title="${PROJECT}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
@@ -73,4 +77,5 @@ LABEL org.opencontainers.image.title="${PROJECT}" \
       io.esrunner.variant="${VARIANT}" \
       io.esrunner.config-digest="${CONFIG_DIGEST}" \
       io.esrunner.checkpoint-sha256="${CHECKPOINT_SHA256}" \
-      io.esrunner.val-accuracy="${VAL_ACCURACY}"
+      io.esrunner.val-accuracy="${VAL_ACCURACY}" \
+      io.esrunner.base-env="${BASE_ENV}"

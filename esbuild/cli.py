@@ -269,6 +269,12 @@ def lock(
     default="text",
     help="How findings are printed (github: workflow annotations on stdout).",
 )
+@click.option(
+    "--pull-base",
+    is_flag=True,
+    help="Pull the base image (esrunner-env:<digest>) from the tags' registry when the "
+    "engine lacks it, before building it.",
+)
 @variant_options
 def build(
     project: Path,
@@ -281,8 +287,13 @@ def build(
     fmt: str,
     run_config: str | None,
     model_config: str | None,
+    pull_base: bool,
 ) -> None:
     """Validate PROJECT, check its lock, build its model image, check PROJECT inside it, tag it.
+
+    The project's layers go on the base image ``esrunner-env:<digest>`` (the base lock,
+    the Dockerfile's base stage, the OS image): taken from the engine, else (--pull-base)
+    from the registry of the image's tags, else built once for every project after it.
 
     The image is tagged only when the project passes inside it: imports, model parse and
     every other check run in the image's environment (offline), with its requirements.
@@ -330,7 +341,11 @@ def build(
                 image.fill_wheelhouse(
                     plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
                 )
-            image_id = image.run_build(plan, log)
+            base = image.base_ref(plan.repo, base_image)
+            remote = f"{image.registry_prefix(plan.tags[0])}/{base}" if pull_base else None
+            how = image.ensure_base(plan, base, remote, log)
+            click.echo(f"base: {base} ({how})", err=True)
+            image_id = image.run_build(plan, log, deps_from=base)
             with internal_errors():
                 inside = validate_project(
                     project, image=image_id, run_config=run_name, model_config=model_name
@@ -367,6 +382,9 @@ def publish(
 ) -> None:
     """Push PROJECT's built image under every tag and print its digest.
 
+    The base image it is built on (esrunner-env:<digest>) is pushed first, once, to the
+    same registry and namespace, unless the registry has it.
+
     Log in with 'docker login REGISTRY' first: credentials are never passed as flags.
     """
     from esbuild import image
@@ -376,11 +394,17 @@ def publish(
     if source is not None and len(variants) > 1:
         click.echo("error: --image names one image; choose its variant with --run-config", err=True)
         sys.exit(2)
+    bases: dict[str, str] = {}
     for variant in variants:
         plan = image.plan_build(
             project, list(tags) or None, None, registry, namespace, variant=variant
         )
         try:
+            base = publishing.base_of(source or plan.tags[0])
+            remote = f"{image.registry_prefix(plan.tags[0])}/{base.rsplit('/', 1)[-1]}"
+            if base and remote not in bases:  # once per command, before the project images
+                bases[remote] = publishing.publish_base(base, remote)
+                click.echo(f"base: {remote} ({bases[remote]})")
             result = publishing.publish(source or plan.tags[0], plan.tags, force)
         except publishing.PublishError as e:
             click.echo(f"error: {e}", err=True)
@@ -390,6 +414,55 @@ def publish(
         for t in result.unchanged:
             click.echo(f"unchanged: {t} (already this image)")
         click.echo(f"digest: {result.digest}")
+
+
+@cli.command("base")
+@click.option(
+    "--base-image", default=None, help="BASE_IMAGE build argument (default: the Dockerfile's)."
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Download the base lock's wheels here (hash-checked) and build offline.",
+)
+@click.option("--registry", default="ghcr.io", show_default=True, help="Registry of the base.")
+@click.option("--namespace", default=None, help="Namespace (default: the GitHub owner).")
+@click.option("--pull", is_flag=True, help="Pull it from the registry before building it.")
+@click.option("--push", is_flag=True, help="Push it to the registry (unless it is there).")
+def base(
+    base_image: str | None,
+    wheelhouse: Path | None,
+    registry: str,
+    namespace: str | None,
+    pull: bool,
+    push: bool,
+) -> None:
+    """Make the base image every project image builds on, once: esrunner-env:<digest>.
+
+    The digest covers requirements/base.lock, the Dockerfile's base stage and the OS
+    image. Found in the engine, else (--pull) pulled, else built; --push puts it in the
+    registry for builds elsewhere (esbuild build --pull-base). Prints its names.
+    """
+    from esbuild import image
+    from esbuild import publish as publishing
+    from esbuild.gitinfo import git_info
+
+    repo = Path.cwd()
+    try:
+        ns = (namespace or image.default_namespace(git_info(repo))).lower()
+        local = image.base_ref(repo, base_image)
+        remote = f"{registry}/{ns}/{local}"
+        plan = image.BuildPlan(repo, "", [], base_image, offline=wheelhouse is not None)
+        if wheelhouse is not None:
+            image.fill_wheelhouse(repo, repo / "requirements" / "base.lock", wheelhouse.resolve())
+        how = image.ensure_base(plan, local, remote if pull else None)
+        click.echo(f"base: {local} ({how})")
+        if push:
+            click.echo(f"pushed: {remote} ({publishing.publish_base(local, remote)})")
+    except image.BuildError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
 
 
 @cli.command()

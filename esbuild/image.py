@@ -192,6 +192,80 @@ def _locked_names(lock: Path) -> set[str]:
     return out
 
 
+BASE_REPO = "esrunner-env"
+DEFAULT_OS_IMAGE = "python:3.11-slim-bookworm"
+
+
+def base_digest(repo: Path, os_image: str | None = None) -> str:
+    """The digest of what the base image is made of.
+
+    The base lock's pins, the Dockerfile's base stage and the OS image: every project on
+    this base shares it; a change to any part makes a new base.
+    """
+    dockerfile = (repo / "Dockerfile").read_text()
+    stage = dockerfile.split("FROM ${DEPS_FROM} AS deps", 1)[0]
+    h = hashlib.sha256()
+    for part in (base_body(repo), stage, os_image or DEFAULT_OS_IMAGE):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
+
+
+def base_ref(repo: Path, os_image: str | None = None, prefix: str = "") -> str:
+    """The base image's name: ``[<registry>/<namespace>/]esrunner-env:<digest[:16]>``."""
+    name = f"{prefix.rstrip('/')}/{BASE_REPO}" if prefix else BASE_REPO
+    return f"{name}:{base_digest(repo, os_image)[:16]}"
+
+
+def registry_prefix(tag: str) -> str:
+    """``<registry>/<namespace>`` of an image tag (``''`` for a bare name)."""
+    name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def ensure_base(
+    plan: BuildPlan, ref: str, remote: str | None = None, log: Path | None = None
+) -> str:
+    """Make sure the engine has the base image ``ref``: found, pulled, or built once.
+
+    Args:
+        plan: the project build (its OS image, offline or not).
+        ref: the base image's local name (:func:`base_ref`).
+        remote: the same base in a registry, tried before building (then tagged ``ref``).
+        log: where the base build's output goes.
+
+    Returns:
+        how: ``found`` in the engine, ``pulled`` from the registry, or ``built``.
+
+    Raises:
+        BuildError: the base build failed.
+    """
+    found = subprocess.run(
+        [*docker_cmd(), "image", "inspect", "--format", "{{.Id}}", ref],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode == 0:
+        return "found"
+    if remote:
+        pulled = subprocess.run([*docker_cmd(), "pull", "--quiet", remote], capture_output=True)
+        if pulled.returncode == 0:
+            subprocess.run([*docker_cmd(), "tag", remote, ref], capture_output=True, check=True)
+            return "pulled"
+    _stage(plan.repo, "base", base_body(plan.repo))
+    cmd = plan.command(target="base")
+    cmd.insert(cmd.index("build") + 1, "--progress=plain")
+    cmd[-1:-1] = ["-t", ref, "--label", f"io.esrunner.base-digest={ref.rsplit(':', 1)[1]}"]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="1")
+    )
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.with_name(log.name + ".base").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise BuildError(build_failure(proc.stdout + proc.stderr))
+    return "built"
+
+
 @dataclass
 class BuildPlan:
     """Everything ``docker build`` gets."""
@@ -203,10 +277,20 @@ class BuildPlan:
     offline: bool
     build_args: dict[str, str] = field(default_factory=dict)
 
-    def command(self, iidfile: Path | None = None) -> list[str]:
-        """The docker build command line (untagged, writing the id to ``iidfile`` if given)."""
-        cmd = [*docker_cmd(), "build", "--target", "runtime", "-f", str(self.repo / "Dockerfile")]
+    def command(
+        self, iidfile: Path | None = None, target: str = "runtime", deps_from: str = ""
+    ) -> list[str]:
+        """The docker build command line (untagged, writing the id to ``iidfile`` if given).
+
+        ``deps_from``: the base image the project's layers go on (default: the base stage,
+        built in the same build); ``target`` ``base`` builds only that stage.
+        """
+        cmd = [*docker_cmd(), "build", "--target", target, "-f", str(self.repo / "Dockerfile")]
         args = {"PROJECT": self.project, **self.build_args}
+        if target == "base":
+            args = {}  # the base is the same for every project
+        elif deps_from:
+            args["DEPS_FROM"] = args["BASE_ENV"] = deps_from  # the label names it
         if self.base_image:
             args["BASE_IMAGE"] = self.base_image
         if not self.offline:
@@ -281,10 +365,8 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
         BuildError: the base lock is missing or the project's lock was not made on it.
     """
     base_lock = repo / "requirements" / "base.lock"
-    if not base_lock.is_file():
-        raise BuildError(f"{base_lock} is missing: run 'esbuild lock' on the project first")
-    base_body = read_header(base_lock.read_text())[2]
-    base, _ = entries(base_body)
+    body = base_body(repo)
+    base, _ = entries(body)
     mine, unsafe = entries(read_header(lock.read_text())[2])
     changed = [n for n in base if n in mine and pin(mine[n]) != pin(base[n])]
     if changed or not set(base) <= set(mine):
@@ -293,16 +375,30 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
             f"{', '.join(changed[:3]) or 'entries missing'}): run 'esbuild lock' on the project"
         )
     added = {n: e for n, e in mine.items() if n not in base}
-    bodies = {"base": base_body, "project": render(added, unsafe & set(added))}
-    out = []
-    for part in PARTS:
-        dst = repo / STAGING / part / "requirements.lock"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (dst.parent / "wheelhouse").mkdir(exist_ok=True)
-        if not dst.exists() or dst.read_text() != bodies[part]:
-            dst.write_text(bodies[part])
-        out.append(dst)
-    return out
+    bodies = {"base": body, "project": render(added, unsafe & set(added))}
+    return [_stage(repo, part, bodies[part]) for part in PARTS]
+
+
+def base_body(repo: Path) -> str:
+    """The base lock's body (its pins, without the header).
+
+    Raises:
+        BuildError: there is no base lock.
+    """
+    base_lock = repo / "requirements" / "base.lock"
+    if not base_lock.is_file():
+        raise BuildError(f"{base_lock} is missing: run 'esbuild lock' on a project first")
+    return read_header(base_lock.read_text())[2]
+
+
+def _stage(repo: Path, part: str, body: str) -> Path:
+    """Write a part's pins to ``.esbuild/<part>/requirements.lock`` (unchanged: untouched)."""
+    dst = repo / STAGING / part / "requirements.lock"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    (dst.parent / "wheelhouse").mkdir(exist_ok=True)
+    if not dst.exists() or dst.read_text() != body:
+        dst.write_text(body)
+    return dst
 
 
 NO_BUILDKIT = ("buildx component is missing", "requires BuildKit", "'buildx' is not a docker")
@@ -321,8 +417,10 @@ def build_failure(output: str) -> str:
     return "docker build failed: " + " | ".join(tail)
 
 
-def run_build(plan: BuildPlan, log: Path | None = None) -> str:
+def run_build(plan: BuildPlan, log: Path | None = None, deps_from: str = "") -> str:
     """Run ``docker build``, untagged; returns the image id (tag it with :func:`tag_image`).
+
+    ``deps_from``: the base image (:func:`ensure_base`) the project's layers go on.
 
     Raises:
         BuildError: the engine is unreachable or the build failed (last lines quoted).
@@ -331,7 +429,7 @@ def run_build(plan: BuildPlan, log: Path | None = None) -> str:
     env = dict(os.environ, DOCKER_BUILDKIT="1")
     with tempfile.TemporaryDirectory() as tmp:
         iidfile = Path(tmp) / "iid"
-        cmd = plan.command(iidfile)
+        cmd = plan.command(iidfile, deps_from=deps_from)
         cmd.insert(cmd.index("build") + 1, "--progress=plain")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if log is not None:

@@ -94,6 +94,42 @@ def publish(source: str, tags: list[str], force: bool = False) -> PublishResult:
     return PublishResult(digest, pushed, unchanged)
 
 
+BASE_LABEL = "io.esrunner.base-env"
+
+
+def base_of(image: str) -> str:
+    """The base image a project image was built on (its label; '' when not known)."""
+    fmt = "{{ index .Config.Labels " + json.dumps(BASE_LABEL) + " }}"
+    out = _docker("image", "inspect", "--format", fmt, image)
+    value = out.stdout.strip() if out.returncode == 0 else ""
+    return "" if value == "<no value>" else value
+
+
+def publish_base(base: str, remote: str) -> str:
+    """Push the base image ``base`` as ``remote`` unless the registry has it already.
+
+    The base's name is the digest of what it is made of, so a registry holding that name
+    holds that base (built here or by another run): it is pushed once, whatever image id
+    a rebuild would get. Project images pushed after it reuse its layers.
+
+    Returns:
+        ``pushed``, ``unchanged`` (already there) or ``absent`` (not built here).
+
+    Raises:
+        PublishError: the push failed.
+    """
+    if local_image_id(base) is None:
+        return "absent"
+    if remote_config_digest(remote) is not None:
+        return "unchanged"
+    if _docker("tag", base, remote).returncode != 0:
+        raise PublishError(f"cannot tag {base} as {remote}")
+    out = _docker("push", remote)
+    if out.returncode != 0:
+        raise PublishError(f"push of {remote} failed: {out.stderr.strip()[-400:]}")
+    return "pushed"
+
+
 def repo_digest(ref: str) -> str | None:
     """The registry manifest digest of a pushed or pulled image."""
     out = _docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)

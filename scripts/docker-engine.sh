@@ -6,7 +6,8 @@
 #   scripts/docker-engine.sh stop        stop the dockerd started here
 #   scripts/docker-engine.sh registry-start [PORT]   a registry on 127.0.0.1:PORT (default 5000)
 #   scripts/docker-engine.sh registry-stop [PORT]    stop it and delete its storage
-#   scripts/docker-engine.sh prune       remove esrunner-test images; cap the build cache at 12 GB
+#   scripts/docker-engine.sh prune       remove esrunner-test images and older base environments
+#                                        (esrunner-env:<digest>); cap the build cache at 12 GB
 # Needs root. State lives under ESB_DOCKER_ROOT (default /var/lib/esbuild-docker).
 set -euo pipefail
 ROOT="${ESB_DOCKER_ROOT:-/var/lib/esbuild-docker}"
@@ -80,6 +81,9 @@ case "$cmd" in
     "${DOCKER[@]}" images --format '{{.Repository}}:{{.Tag}}' \
       | grep -E '^(esrunner-test|esrunner-bench|127\.0\.0\.1:[0-9]+)/' \
       | xargs -r "${DOCKER[@]}" rmi -f >/dev/null 2>&1 || true
+    # Base environments (esrunner-env:<digest>): the newest stays, older bases go.
+    "${DOCKER[@]}" images esrunner-env --format '{{.Repository}}:{{.Tag}}' | tail -n +2 \
+      | xargs -r "${DOCKER[@]}" rmi >/dev/null 2>&1 || true
     "${DOCKER[@]}" image prune -f >/dev/null 2>&1 || true
     "${DOCKER[@]}" builder prune -f --keep-storage 12gb >/dev/null 2>&1 || true
     ;;

@@ -151,6 +151,11 @@ def test_a_project_image_shares_the_base_layer_and_adds_only_its_packages(
 
     demo, pc = layers(demo_image["tag"]), layers(pc_image)
     assert demo[:2] == pc[:2]  # the OS and the base venv (gigabytes): one copy for both
+    # Both go on the one base image, named by the digest of what it is made of.
+    from esbuild.image import base_ref
+
+    base = layers(base_ref(REPO, BASE_IMAGE))
+    assert len(base) == 2 and demo[:2] == base and pc[:2] == base
     fmt = "{{.CreatedBy}}|{{.Size}}"
     hist = docker("history", "--no-trunc", "--human=false", "--format", fmt, pc_image).stdout
     sizes = [(c, int(n)) for c, n in (ln.rsplit("|", 1) for ln in hist.splitlines())]

@@ -12,7 +12,7 @@ import pytest
 
 from rslp.espredict_runner import EsPredictRunner
 from tests.conftest import REPO, run_pipeline
-from tests.docker.conftest import BASE_IMAGE, _engine, docker
+from tests.docker.conftest import BASE_IMAGE, STATE, _engine, docker
 
 pytestmark = pytest.mark.docker
 PORT = "5055"
@@ -77,3 +77,36 @@ def test_publish_is_idempotent_refuses_conflicts_and_pulls_back(
     )  # fmt: skip
     host = run_pipeline(EsPredictRunner.from_project(REPO / "data" / "demo", tmp_path / "host"))
     assert (scratch / "results" / "result.tif").read_bytes() == host[0].read_bytes()
+
+
+def test_publish_pushes_the_base_once_and_a_build_elsewhere_pulls_it(
+    registry: str, demo_image: dict, build_repo: Path
+) -> None:
+    from esbuild.image import base_ref
+
+    base = base_ref(build_repo, BASE_IMAGE)
+    remote = f"{registry}/team/{base}"
+    project = str(build_repo / "data" / "demo")
+    first = esbuild(
+        "publish", project, "--image", demo_image["tag"], "--tag", f"{registry}/team/demo:1"
+    )
+    assert first.returncode == 0, first.stderr
+    assert f"base: {remote} (pushed)" in first.stdout  # before the project
+    again = esbuild(
+        "publish", project, "--image", demo_image["tag"], "--tag", f"{registry}/team/demo:2"
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"base: {remote} (unchanged)" in again.stdout  # pushed once
+    # A machine whose engine lacks the base gets it from the registry, not by building.
+    docker("rmi", base)
+    out = esbuild(
+        "build", project, "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE,
+        "--tag", f"{registry}/team/demo:3", "--pull-base",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"base: {base} (pulled)" in out.stderr
+    found = esbuild(
+        "build", project, "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE,
+        "--tag", f"{registry}/team/demo:4",
+    )  # fmt: skip
+    assert found.returncode == 0 and f"base: {base} (found)" in found.stderr

@@ -86,3 +86,28 @@ def test_publish_uses_login_and_metadata_actions_on_main_and_version_tags() -> N
     job = pub["jobs"]["publish"]
     assert job["permissions"] == {"contents": "read", "packages": "write"}
     assert pub["permissions"] == {}
+
+
+def test_the_base_is_built_once_per_run_and_project_builds_pull_it() -> None:
+    from click.testing import CliRunner
+
+    from esbuild.cli import cli
+
+    pub = load("publish.yml")
+    base = pub["jobs"]["base"]
+    (cmd,) = [s["run"] for s in base["steps"] if "esbuild base" in s.get("run", "")]
+    assert "--push" in cmd and "--pull" in cmd  # pushed once, unless the registry has it
+    assert base["needs"] == "plan" and base["permissions"]["packages"] == "write"
+    job = pub["jobs"]["publish"]
+    assert job["needs"] == ["plan", "base"]  # every project image after the base
+    builds = [s["run"] for s in job["steps"] if "esbuild build" in s.get("run", "")]
+    assert builds and all("--pull-base" in b for b in builds)
+    ci = load("ci.yml")
+    ci_builds = [
+        s["run"] for s in ci["jobs"]["project"]["steps"] if "esbuild build" in s.get("run", "")
+    ]
+    assert ci_builds and all("--pull-base" in b for b in ci_builds)
+    # The flags exist as written.
+    assert CliRunner().invoke(cli, ["base", "--help"]).exit_code == 0
+    help_text = CliRunner().invoke(cli, ["build", "--help"]).output
+    assert "--pull-base" in help_text
