@@ -94,6 +94,9 @@ def measure() -> None:
         tags = ("esrunner-bench/demo:full", "esrunner-bench/demo:rebuild", "esrunner-bench/oc:1")
         for tag in tags:
             subprocess.run(["/usr/bin/docker", "rmi", "-f", tag], capture_output=True)
+        bases = sh("/usr/bin/docker", "images", "esrunner-env", "--format", "{{.ID}}").split()
+        for image_id in set(bases):  # a full build builds the base environment too
+            subprocess.run(["/usr/bin/docker", "rmi", "-f", image_id], capture_output=True)
         sh("/usr/bin/docker", "builder", "prune", "-af")
         full = build(project, tags[0])
         cfg = project / "postprocessing_strategies.yaml"
