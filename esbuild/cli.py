@@ -241,20 +241,25 @@ def lock(
     sys.exit(1 if failed else 0)
 
 
+def image_source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--base-image`` and ``--wheelhouse``: where a build's OS image and wheels come from."""
+    f = click.option(
+        "--wheelhouse",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Download the lock's wheels here (hash-checked) and build offline (--network=none).",
+    )(f)
+    return click.option(
+        "--base-image", default=None, help="BASE_IMAGE build argument (default: the Dockerfile's)."
+    )(f)
+
+
 @cli.command()
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option(
     "--tag", "tags", multiple=True, help="Image tag (repeatable); default: metadata-action style."
 )
-@click.option(
-    "--base-image", default=None, help="BASE_IMAGE build argument (default: the Dockerfile's)."
-)
-@click.option(
-    "--wheelhouse",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Download the lock's wheels here (hash-checked) and build offline (--network=none).",
-)
+@image_source_options
 @click.option("--registry", default="ghcr.io", show_default=True, help="Registry for default tags.")
 @click.option(
     "--namespace", default=None, help="Namespace for default tags (default: the GitHub owner)."
@@ -417,15 +422,7 @@ def publish(
 
 
 @cli.command("base")
-@click.option(
-    "--base-image", default=None, help="BASE_IMAGE build argument (default: the Dockerfile's)."
-)
-@click.option(
-    "--wheelhouse",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Download the base lock's wheels here (hash-checked) and build offline.",
-)
+@image_source_options
 @click.option("--registry", default="ghcr.io", show_default=True, help="Registry of the base.")
 @click.option("--namespace", default=None, help="Namespace (default: the GitHub owner).")
 @click.option("--pull", is_flag=True, help="Pull it from the registry before building it.")
