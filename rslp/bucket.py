@@ -292,33 +292,51 @@ class Bucket:
 
     # -- trees ---------------------------------------------------------------------------
 
+    def child(self, rel: str) -> Bucket:
+        """The prefix ``rel`` under this one, as a bucket of its own."""
+        return Bucket(self.uri(rel))
+
     def push_tree(self, local: Path, rel: str) -> None:
         """Make ``rel/`` hold exactly the files under ``local``; its marker goes last.
 
         The marker (``rel/.complete``, also written to ``local/.complete``) names a fresh
-        token and the files: :meth:`pull_tree` goes by it, so a push cut short is never
-        taken for complete, and objects of an earlier push that are gone locally are
-        deleted after the new ones are in place.
+        token and the files with their sizes and modification times: :meth:`pull_tree`
+        goes by it, so a push cut short is never taken for complete, and objects of an
+        earlier push that are gone locally are deleted after the new ones are in place.
+        When the bucket still holds the push (or pull) ``local`` last made, files whose
+        size and modification time are unchanged since are not sent again.
         """
         names = sorted(
             p.relative_to(local).as_posix()
             for p in local.rglob("*")
             if p.is_file() and p.name != MARKER
         )
-        with self._errors(f"writing {rel}/"):
+        stat = {n: _stat(local / n) for n in names}
+        before = self._pushed(local, rel)
+        send = [n for n in names if before.get(n) != stat[n]]
+        with self._errors(f"writing {rel or self.url}/"):
             with contextlib.suppress(FileNotFoundError):  # incomplete until re-marked
                 self.fs.rm_file(self.key(f"{rel}/{MARKER}"))
-            if names:
-                self.fs.put(
-                    [str(local / n) for n in names], [self.key(f"{rel}/{n}") for n in names]
-                )
+            if send:
+                self.fs.put([str(local / n) for n in send], [self.key(f"{rel}/{n}") for n in send])
         stale = sorted(set(self.files(rel)) - set(names) - {MARKER})
         self.delete([f"{rel}/{n}" for n in stale])
-        marker = {"token": uuid.uuid4().hex, "files": names}
+        marker = {"token": uuid.uuid4().hex, "files": names, "stat": stat}
         data = json.dumps(marker, sort_keys=True).encode()
         self.write(f"{rel}/{MARKER}", data)
         with atomic_path(local / MARKER) as tmp:
             tmp.write_bytes(data)
+
+    def _pushed(self, local: Path, rel: str) -> dict[str, list[int]]:
+        """The files' stats of ``local``'s last push or pull, if ``rel/`` still holds it."""
+        try:
+            mine = (local / MARKER).read_bytes()
+        except OSError:
+            return {}
+        if self.read(f"{rel}/{MARKER}") != mine:
+            return {}
+        stat = json.loads(mine).get("stat", {})
+        return {k: list(v) for k, v in stat.items()}
 
     def pull_tree(self, rel: str, local: Path) -> bool:
         """Make ``local`` hold the last complete push of ``rel/`` (nothing when none).
@@ -343,12 +361,19 @@ class Bucket:
                     self.fs.get(
                         [self.key(f"{rel}/{n}") for n in names], [str(staging / n) for n in names]
                     )
+            for name, (_, mtime) in json.loads(data).get("stat", {}).items():
+                os.utime(staging / name, ns=(mtime, mtime))  # a later push skips them
             (staging / MARKER).write_bytes(data)
             publish_dir(staging, local)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return True
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
 
 
 def node_base() -> Path:

@@ -488,8 +488,10 @@ FINETUNE_STEPS = ("prepare_windows", "build_dataset", "fit", "evaluate")
 
 
 @cli.command()
-@click.argument("project_dir", type=click.Path(path_type=Path))
-@scratch_option("Scratch directory.")
+@click.argument("project_dir", type=str, callback=_project_dir)
+@scratch_option(
+    "Scratch directory, or a bucket URL (s3://bucket/prefix; default: PROJECT_DIR/scratch)."
+)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Epochs of the fit.")
 @click.option(
     "--steps",
@@ -520,9 +522,11 @@ def finetune(
     annotations/; writes SCRATCH/finetune/: checkpoint.ckpt (the best epoch by the
     validation metric), metrics.json (before and after on the validation split) and
     report.png. A rerun after an interruption resumes the fit from its last epoch.
+    With --scratch s3://..., each step starts from the bucket's finetune/ and puts it
+    back when it ends (PROJECT_DIR may then be a bucket URL too).
     """
     from rslp.esfinetune_runner import EsFineTuneRunner
-    from rslp.fsutil import local_dir
+    from rslp.runner.scratch import node_dir
 
     chosen = [s.strip() for s in steps.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in FINETUNE_STEPS]
@@ -531,14 +535,18 @@ def finetune(
     with reported_errors():
         from rslp.variants import choose
 
+        if not scratch and _in_bucket(project_dir):
+            raise click.UsageError("a project in a bucket needs --scratch (a bucket URL)")
         name = choose(project_dir, run_config, model_config).name
-        root = local_dir(scratch or default_scratch(project_dir, name), "fine-tuning's scratch")
+        root = scratch or default_scratch(project_dir, name)
         runner = EsFineTuneRunner.from_project(
             project_dir, root, max_epochs, run_config=run_config, model_config=model_config
         )
         if export_dir is not None and export_dir.exists():
             raise ProjectError(export_dir, "already exists; give a new directory for --export")
-        _log_to(runner.scratch.root.parent)
+        # SCRATCH/logs/, on this node (a bucket's working copy) for a bucket scratch
+        bucket = runner.bucket
+        _log_to(node_dir(bucket.url) if bucket else runner.scratch.root.parent)
         for step in FINETUNE_STEPS:
             if step not in chosen:
                 continue
@@ -554,7 +562,7 @@ def finetune(
         out = runner.scratch.root
         for name in ("checkpoint.ckpt", "metrics.json", "report.png"):
             if (out / name).exists():
-                click.echo(f"result: {out / name}")
+                click.echo(f"result: {runner.where(out / name)}")
         if export_dir is not None:
             click.echo(f"exported: {runner.export(export_dir)}")
 

@@ -14,18 +14,43 @@ is in ``SCRATCH/finetune/``)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from rslp.bucket import Bucket, is_url
 from rslp.finetune.context import FINETUNE_DIR, FinetuneContext, FinetuneFiles
 from rslp.finetune.steps import build_dataset, evaluate, fit, prepare_windows
-from rslp.fsutil import local_dir
 from rslp.project import default_checkpoint
-from rslp.runner.scratch import Scratch
+from rslp.rasterenv import raster_env
+from rslp.runner.scratch import Scratch, node_dir
+
+T = TypeVar("T")
+LEASE_OBJECT = "finetune.lock"
+
+
+def finetune_scratch(location: str | Path) -> tuple[Scratch, Bucket | None]:
+    """``finetune/`` of a scratch directory or bucket URL, and the bucket (None on disk).
+
+    Raises:
+        BucketError: an unsupported URL (nothing is contacted yet).
+    """
+    if is_url(location):
+        bucket = Bucket(str(location))
+        remote = bucket.child(FINETUNE_DIR)
+        return Scratch(node_dir(remote.url), remote), bucket
+    return Scratch(Path(location) / FINETUNE_DIR), None
 
 
 class EsFineTuneRunner:
     """Fine-tunes a project's model; every step reads and writes ``SCRATCH/finetune/``.
+
+    With a scratch in a bucket (``s3://bucket/prefix``) the steps work in a node-local copy
+    of ``finetune/`` (:func:`rslp.runner.scratch.node_dir`): each step starts from the
+    bucket's copy unless this node already holds it, and puts the tree back (changed files,
+    then its marker) when it succeeds, under a lease (``finetune.lock``) so that two
+    fine-tunes never share the scratch. A step interrupted on one node resumes there
+    (the fit from its last epoch); another node starts it from the last step that ended.
 
     Args:
         model_yaml: the rslearn model config.
@@ -34,7 +59,7 @@ class EsFineTuneRunner:
             with ``window_prep``).
         annotation_task_features: the annotation tasks GeoJSON.
         annotation_features: the annotations GeoJSON.
-        scratch_path: the scratch directory (``finetune/`` is made in it).
+        scratch_path: the scratch directory (``finetune/`` is made in it), or a bucket URL.
         checkpoint_path: the weights to start from (default: ``checkpoint.ckpt`` beside
             model.yaml, when present).
         max_epochs: overrides the fine-tune config's ``trainer.max_epochs``.
@@ -61,7 +86,7 @@ class EsFineTuneRunner:
             annotations=Path(annotation_features).resolve(),
             checkpoint=ckpt,
         )
-        self.scratch = Scratch(local_dir(scratch_path) / FINETUNE_DIR)
+        self.scratch, self.bucket = finetune_scratch(scratch_path)
         self.ctx = FinetuneContext(files=files, scratch=self.scratch, max_epochs=max_epochs)
         self.checked = False
 
@@ -105,25 +130,50 @@ class EsFineTuneRunner:
             preflight_finetune(self.ctx.files)
             self.checked = True
 
+    def _step(self, step: Callable[[FinetuneContext], T]) -> T:
+        """Run one step on the scratch; in a bucket, from and back to the bucket's copy."""
+        self.preflight()
+        if self.bucket is None:
+            with raster_env():
+                return step(self.ctx)
+        from rslp.runner.lock import LeaseLock
+
+        self.bucket.check_writable()  # a bucket refusing writes: now, before any window
+        lease = LeaseLock(self.bucket, name=LEASE_OBJECT)
+        with lease:
+            self._fetch()
+            with raster_env():
+                out = step(self.ctx)
+            lease.check()  # a lost lease: another fine-tune owns the scratch now
+            self.scratch.publish(self.scratch.root)
+        return out
+
+    def _fetch(self) -> None:
+        """Bring the bucket's ``finetune/`` here unless this node holds it already."""
+        self.scratch.fetch(self.scratch.root)
+
+    def where(self, path: Path) -> str:
+        """Where users find a file of the fine-tune: its URL in the bucket, or its path."""
+        return self.scratch.where(path)
+
     def prepare_windows(self) -> dict[str, Any]:
         """Annotations -> labeled windows with their split; returns ``windows.json``."""
-        self.preflight()
-        return prepare_windows(self.ctx)
+        return self._step(prepare_windows)
 
     def build_dataset(self) -> int:
         """Materialize the labeled windows' imagery; returns the number of windows."""
-        self.preflight()
-        return build_dataset(self.ctx)
+        return self._step(build_dataset)
 
     def fit(self) -> Path:
-        """Fine-tune (resuming after an interruption); returns ``finetune/checkpoint.ckpt``."""
-        self.preflight()
-        return fit(self.ctx)
+        """Fine-tune (resuming after an interruption); returns ``finetune/checkpoint.ckpt``.
+
+        In a bucket the path is the node-local copy's; :meth:`where` gives its URL.
+        """
+        return self._step(fit)
 
     def evaluate(self) -> dict[str, Any]:
         """Score before and after on the validation split; returns ``metrics.json``."""
-        self.preflight()
-        return evaluate(self.ctx)
+        return self._step(evaluate)
 
     def run(self) -> dict[str, Any]:
         """Every step in order; returns the metrics."""
@@ -136,4 +186,6 @@ class EsFineTuneRunner:
         """Write the fine-tuned model as a new project version at ``out_dir`` (see export)."""
         from rslp.finetune.export import export
 
+        if self.bucket is not None:
+            self._fetch()
         return export(self.ctx, Path(out_dir))

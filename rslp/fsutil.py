@@ -20,27 +20,6 @@ from typing import Any
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def local_dir(value: str | Path, what: str = "scratch") -> Path:
-    """``value`` as a local directory path; a URL (``s3://...``) is refused, never a path.
-
-    (``Path("s3://b/p")`` is the relative path ``s3:/b/p``: a run would write there.)
-
-    Raises:
-        ProjectError: ``value`` is a URL.
-    """
-    from rslp.errors import ProjectError
-
-    if isinstance(value, str) and URL.match(value):
-        raise ProjectError(
-            what,
-            f"{value} is a URL: {what} on object storage (s3://, gs://, az://) is not "
-            "supported (prediction runs take one: esrunner run/plan/status --scratch URL)",
-            hint="give a directory: a local disk, or a filesystem every node mounts at the "
-            "same path for a cluster",
-        )
-    return Path(value)
-
-
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()

@@ -8,4 +8,4 @@ echo "[test] ruff format --check"; .venv/bin/ruff format --check .
 echo "[test] mypy"; .venv/bin/mypy
 echo "[test] pytest"
 export TMPDIR="${TMPDIR:-/tmp}"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider --durations=25 "$@"

@@ -327,16 +327,17 @@ def publish_step(ctx: RunContext, partition_id: str, step: str) -> None:
 
 
 def _action(ctx: RunContext, job: PartitionJob, step: str, report: ThrottledReporter) -> Any:
+    from rslp.rasterenv import raster_env
     from rslp.runner import dataset, inference, postprocess
 
     pid = job.partition_id
-    if step == "dataset":
-        return dataset.build_dataset(ctx, pid)
-    if step == "inference":
-        return inference.run_inference(ctx, pid, lambda n: report.windows(pid, step, n))
-    return [
-        str(p) for p in postprocess.postprocess(ctx, pid, lambda n: report.windows(pid, step, n))
-    ]
+    with raster_env():
+        if step == "dataset":
+            return dataset.build_dataset(ctx, pid)
+        if step == "inference":
+            return inference.run_inference(ctx, pid, lambda n: report.windows(pid, step, n))
+        outs = postprocess.postprocess(ctx, pid, lambda n: report.windows(pid, step, n))
+        return [str(p) for p in outs]
 
 
 def run_steps(job: PartitionJob, send: Reporter, only: str | None = None) -> list[StepRecord]:

@@ -166,10 +166,12 @@ class LeaseLock(RunLock):
     Args:
         bucket: the scratch's bucket and prefix.
         lease: seconds a lease lasts without renewal (default :func:`lease_seconds`).
+        name: the lock object's name under the prefix (one per kind of run).
     """
 
-    def __init__(self, bucket: Bucket, lease: float | None = None) -> None:
+    def __init__(self, bucket: Bucket, lease: float | None = None, name: str = LOCK_OBJECT) -> None:
         self.bucket = bucket
+        self.name = name
         self.lease = lease or lease_seconds()
         self.owner = uuid.uuid4().hex
         self._etag: str | None = None
@@ -192,7 +194,7 @@ class LeaseLock(RunLock):
 
     def holder(self) -> dict[str, Any]:
         """The lock object's content (``{}`` when there is none)."""
-        got = self.bucket.read_tagged(LOCK_OBJECT)
+        got = self.bucket.read_tagged(self.name)
         return _parse(got[0]) if got else {}
 
     def describe(self) -> str:
@@ -207,9 +209,9 @@ class LeaseLock(RunLock):
     def acquire(self) -> None:
         """Create or take over the lock object, then renew it in the background."""
         for _ in range(5):
-            if self.bucket.create(LOCK_OBJECT, self._record()):
+            if self.bucket.create(self.name, self._record()):
                 break
-            got = self.bucket.read_tagged(LOCK_OBJECT)
+            got = self.bucket.read_tagged(self.name)
             if got is None:
                 continue  # released meanwhile: create again
             h, etag = _parse(got[0]), got[1]
@@ -221,7 +223,7 @@ class LeaseLock(RunLock):
                     f"lease until {_when(h.get('expires'))}); wait for it to finish, or for "
                     "its lease to expire if it died, or use another --scratch"
                 )
-            if self.bucket.replace(LOCK_OBJECT, self._record(), etag):
+            if self.bucket.replace(self.name, self._record(), etag):
                 logger.warning(
                     "taking over the scratch lease of pid %s on %s (%s)",
                     h.get("pid"),
@@ -231,7 +233,7 @@ class LeaseLock(RunLock):
                 break
         else:
             raise ScratchBusyError(f"scratch {self.bucket.url}: the lock kept changing; retry")
-        got = self.bucket.read_tagged(LOCK_OBJECT)
+        got = self.bucket.read_tagged(self.name)
         if got is None or _parse(got[0]).get("owner") != self.owner:
             raise ScratchBusyError(f"scratch {self.bucket.url}: another run took the lock")
         self._etag = got[1]
@@ -242,10 +244,10 @@ class LeaseLock(RunLock):
     def _renew(self) -> None:
         while not self._stop.wait(self.lease / 3):
             try:
-                got = self.bucket.read_tagged(LOCK_OBJECT)
+                got = self.bucket.read_tagged(self.name)
                 if got is None or _parse(got[0]).get("owner") != self.owner:
                     self.lost = "its lock object was taken over or removed"
-                elif not self.bucket.replace(LOCK_OBJECT, self._record(), got[1]):
+                elif not self.bucket.replace(self.name, self._record(), got[1]):
                     self.lost = "its lock object changed while being renewed"
             except RunnerError as e:  # a failed renewal is retried until the lease ends
                 logger.warning("renewing the scratch lease failed: %s", e)
@@ -270,9 +272,9 @@ class LeaseLock(RunLock):
         self._thread.join()
         self._thread = None
         try:
-            got = self.bucket.read_tagged(LOCK_OBJECT)
+            got = self.bucket.read_tagged(self.name)
             if got is not None and _parse(got[0]).get("owner") == self.owner:
-                self.bucket.delete([LOCK_OBJECT])
+                self.bucket.delete([self.name])
         except RunnerError as e:  # never hide the run's own error: the lease just expires
             logger.warning("releasing the scratch lease failed (it will expire): %s", e)
 

@@ -12,6 +12,7 @@ from rslp.common.partitioners.interface import WindowSpec
 from rslp.common.postprocessing.interface import VectorFeature, WindowResult
 from rslp.errors import StepError
 from rslp.fsutil import fresh_dir, publish_dir, sha256_file, write_json_atomic
+from rslp.rasterenv import raster_env
 from rslp.request import RequestFeature, load_request
 from rslp.runner.context import RunContext
 from rslp.runner.dataset import open_dataset
@@ -198,6 +199,8 @@ def combine(ctx: RunContext, partition_ids: list[str]) -> list[Path]:
         )
     final = ctx.scratch.results
     staging = fresh_dir(final)
-    outs = ctx.postprocessor("strategy_large").process_dataset(inputs, ctx.output_layer, staging)
+    with raster_env():
+        large = ctx.postprocessor("strategy_large")
+        outs = large.process_dataset(inputs, ctx.output_layer, staging)
     publish_dir(staging, final)
     return _relocate(outs, staging, final)

@@ -81,7 +81,8 @@ class Scratch:
         return self.remote.uri(path.resolve().relative_to(self.root).as_posix())
 
     def _rel(self, path: Path) -> str:
-        return path.resolve().relative_to(self.root).as_posix()
+        rel = path.resolve().relative_to(self.root).as_posix()
+        return "" if rel == "." else rel  # the root itself: the bucket prefix
 
     def check_access(self) -> None:
         """Fail at once when a bucket refuses a write (no-op on local disk)."""

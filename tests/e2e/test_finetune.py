@@ -204,3 +204,53 @@ def test_labeled_windows_without_imagery_are_rejected_listed_and_floored(tmp_pat
     windows = Dataset(UPath(runner.scratch.dataset)).load_windows(groups=[summary["group"]])
     split = {w.name: w.options["split"] for w in windows}
     assert sorted(split.values()).count("rejected") == moved
+
+
+def test_finetune_in_a_bucket_resumes_on_a_fresh_node(
+    tuned: dict[str, Path], tmp_path: Path
+) -> None:
+    """Scratch in a bucket: the steps put finetune/ there, another node goes on from it."""
+    import io
+
+    from tests.s3fault import S3Server
+
+    with S3Server() as s3:
+        url = f"s3://{s3.bucket}/ft"
+        client = s3.client()
+
+        def on_node(node: str, *args: str) -> subprocess.CompletedProcess:
+            env = dict(s3.subprocess_env(), PYTHONPATH=str(REPO))
+            env["ESRUNNER_NODE_DIR"] = str(tmp_path / node)
+            cmd = [sys.executable, "-m", "rslp.cli", "finetune", str(DEMO), "--scratch", url]
+            out = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
+            assert out.returncode == 0, out.stderr[-3000:]
+            return out
+
+        def listed() -> dict[str, dict]:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix="ft/")
+            return {o["Key"][3:]: o for page in pages for o in page.get("Contents", [])}
+
+        def read(name: str) -> bytes:
+            return client.get_object(Bucket=s3.bucket, Key=f"ft/{name}")["Body"].read()
+
+        out = on_node("a", "--steps", "prepare_windows,build_dataset,fit")
+        assert f"result: {url}/finetune/checkpoint.ckpt" in out.stdout
+        first = listed()
+        assert "finetune/.complete" in first and "finetune.lock" not in first  # released
+        marker = json.loads(read("finetune/.complete"))
+        assert {f"finetune/{n}" for n in marker["files"]} | {"finetune/.complete"} == set(first)
+        ckpt = torch.load(io.BytesIO(read("finetune/checkpoint.ckpt")), weights_only=False)
+        want = torch.load(tuned["ft"] / "checkpoint.ckpt", weights_only=False)["state_dict"]
+        assert all(torch.equal(ckpt["state_dict"][k], want[k]) for k in want)
+
+        # node b holds nothing: evaluate alone starts from the bucket's finetune/
+        out = on_node("b", "--steps", "evaluate")
+        assert f"result: {url}/finetune/metrics.json" in out.stdout
+        metrics = json.loads(read("finetune/metrics.json"))
+        local = json.loads((tuned["ft"] / "metrics.json").read_text())
+        assert metrics["before"] == local["before"] and metrics["after"] == local["after"]
+        second = listed()
+        # what node b pulled and left alone is not sent again
+        kept = [k for k in first if k.startswith("finetune/dataset/")]
+        kept.append("finetune/checkpoint.ckpt")
+        assert all(second[k]["LastModified"] == first[k]["LastModified"] for k in kept)

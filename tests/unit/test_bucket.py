@@ -78,6 +78,25 @@ def test_a_tree_is_complete_only_by_its_marker(s3: S3Server, tmp_path: Path) -> 
     assert (dst / "c.txt").read_text() == "c"  # the reader keeps the last complete copy
 
 
+def test_a_push_sends_only_what_changed_since_the_bucket_copy(s3: S3Server, tmp_path: Path) -> None:
+    b = Bucket("s3://bucket/incremental")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "sub" / "b.txt").write_text("b")
+    b.push_tree(src, "t")
+    node = tmp_path / "node"  # another node: pulled files keep the pushed mtimes
+    assert b.pull_tree("t", node)
+    b.write("t/sub/b.txt", b"X")  # behind the marker's back: shows whether b.txt is re-sent
+    (node / "a.txt").write_text("a2")
+    b.push_tree(node, "t")
+    assert b.read("t/a.txt") == b"a2"
+    assert b.read("t/sub/b.txt") == b"X"  # unchanged since the pull: not sent again
+    # a copy the bucket no longer holds (its marker is not the bucket's) sends everything
+    b.push_tree(src, "t")
+    assert b.read("t/sub/b.txt") == b"b" and b.read("t/a.txt") == b"a"
+
+
 def test_bucket_journal_appends_objects_and_compacts(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
