@@ -5,7 +5,10 @@ A real S3 server (SeaweedFS on loopback, started here) holds the bucket. In one 
 1. ``esrunner run`` of bench.scale's many-partition request (tens of small partitions)
    with ``--scratch s3://...`` against the same command with a local scratch directory,
    alternated (local, bucket, local, bucket), medians; the results are compared byte for
-   byte. Goal: bucket <= 1.3x local.
+   byte. Goal: bucket <= 1.3x local. Both have the bucket's AWS keys in their
+   environment; a third, local, run without them shows what the keys alone cost
+   (rasterio built a boto3 session per raster call when they were set: 1.47x on the
+   demo before :mod:`rslp.rasterenv`).
 2. The journal on the bucket: the cost of one step record (one object) against one
    journal line on local disk, and ``esrunner status`` over a 20,000-partition manifest
    in the bucket.
@@ -86,11 +89,15 @@ def main() -> None:
         project = many_partitions_project(tmp)
         env = s3.subprocess_env()
         env["ESRUNNER_NODE_DIR"] = str(tmp / "node")
+        no_keys = {k: v for k, v in env.items() if not k.startswith("AWS_")}
         local_s: list[float] = []
         bucket_s: list[float] = []
+        plain_s: list[float] = []
         for i in range(ROUNDS):
             local = [ESRUNNER, "run", str(project), "--scratch", str(tmp / f"l{i}")]
             local_s.append(timed([*local, "--workers", "1"], env))
+            plain = [ESRUNNER, "run", str(project), "--scratch", str(tmp / f"p{i}")]
+            plain_s.append(timed([*plain, "--workers", "1"], no_keys))
             url = f"s3://bucket/many{i}"
             bucket_s.append(
                 timed([ESRUNNER, "run", str(project), "--scratch", url, "--workers", "1"], env)
@@ -104,6 +111,7 @@ def main() -> None:
         plan = json.loads((tmp / "l0" / "plan" / "index.json").read_text())["partitions"]
         keys = client.list_objects_v2(Bucket="bucket", Prefix="many0/").get("KeyCount", 0)
         lm, bm = statistics.median(local_s), statistics.median(bucket_s)
+        pm = statistics.median(plain_s)
         print(
             f"many partitions: {len(plan)} partitions, {sum(p['num_windows'] for p in plan)} "
             f"windows, --workers 1, {ROUNDS} rounds alternated"
@@ -111,6 +119,10 @@ def main() -> None:
         print(f"  esrunner run, scratch on local disk   {lm:.1f} s  {local_s}")
         print(f"  esrunner run, scratch in the bucket   {bm:.1f} s  {bucket_s}")
         print(f"  ratio bucket/local = {bm / lm:.2f} (goal <= 1.3); identical results: {same}")
+        print(
+            f"  local disk, no AWS keys in the environment {pm:.1f} s: keys cost "
+            f"{lm / pm:.2f}x (goal 1.0)"
+        )
         print(f"  objects in the bucket after the run: {keys}")
         for line in journal_on_bucket(tmp, s3.env()):
             print(line)
