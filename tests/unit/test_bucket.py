@@ -52,12 +52,17 @@ def test_create_once_and_compare_and_swap(s3: S3Server) -> None:
     assert b.read("lock") is None and b.read_tagged("lock") is None
 
 
-def test_a_tree_is_complete_only_by_its_marker(s3: S3Server, tmp_path: Path) -> None:
-    b = Bucket("s3://bucket/trees")
-    src = tmp_path / "src"
+def _tree(src: Path) -> Path:
+    """``a.txt`` and ``sub/b.txt``."""
     (src / "sub").mkdir(parents=True)
     (src / "a.txt").write_text("a")
     (src / "sub" / "b.txt").write_text("b")
+    return src
+
+
+def test_a_tree_is_complete_only_by_its_marker(s3: S3Server, tmp_path: Path) -> None:
+    b = Bucket("s3://bucket/trees")
+    src = _tree(tmp_path / "src")
     assert not b.pull_tree("t", tmp_path / "none")  # nothing pushed yet
     assert not (tmp_path / "none").exists()
     b.push_tree(src, "t")
@@ -80,10 +85,7 @@ def test_a_tree_is_complete_only_by_its_marker(s3: S3Server, tmp_path: Path) -> 
 
 def test_a_push_sends_only_what_changed_since_the_bucket_copy(s3: S3Server, tmp_path: Path) -> None:
     b = Bucket("s3://bucket/incremental")
-    src = tmp_path / "src"
-    (src / "sub").mkdir(parents=True)
-    (src / "a.txt").write_text("a")
-    (src / "sub" / "b.txt").write_text("b")
+    src = _tree(tmp_path / "src")
     b.push_tree(src, "t")
     node = tmp_path / "node"  # another node: pulled files keep the pushed mtimes
     assert b.pull_tree("t", node)
