@@ -347,7 +347,7 @@ def build(
                     plan.repo, project.resolve() / "requirements.lock", wheelhouse.resolve()
                 )
             base = image.base_ref(plan.repo, base_image)
-            remote = f"{image.registry_prefix(plan.tags[0])}/{base}" if pull_base else None
+            remote = image.beside(plan.tags[0], base) if pull_base else None
             how = image.ensure_base(plan, base, remote, log)
             click.echo(f"base: {base} ({how})", err=True)
             image_id = image.run_build(plan, log, deps_from=base)
@@ -406,8 +406,8 @@ def publish(
         )
         try:
             base = publishing.base_of(source or plan.tags[0])
-            remote = f"{image.registry_prefix(plan.tags[0])}/{base.rsplit('/', 1)[-1]}"
-            if base and remote not in bases:  # once per command, before the project images
+            remote = image.beside(plan.tags[0], base) if base else ""
+            if remote and remote not in bases:  # once per command, before the project images
                 bases[remote] = publishing.publish_base(base, remote)
                 click.echo(f"base: {remote} ({bases[remote]})")
             result = publishing.publish(source or plan.tags[0], plan.tags, force)

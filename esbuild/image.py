@@ -210,16 +210,20 @@ def base_digest(repo: Path, os_image: str | None = None) -> str:
     return h.hexdigest()
 
 
-def base_ref(repo: Path, os_image: str | None = None, prefix: str = "") -> str:
-    """The base image's name: ``[<registry>/<namespace>/]esrunner-env:<digest[:16]>``."""
-    name = f"{prefix.rstrip('/')}/{BASE_REPO}" if prefix else BASE_REPO
-    return f"{name}:{base_digest(repo, os_image)[:16]}"
+def base_ref(repo: Path, os_image: str | None = None) -> str:
+    """The base image's local name: ``esrunner-env:<digest[:16]>``."""
+    return f"{BASE_REPO}:{base_digest(repo, os_image)[:16]}"
 
 
 def registry_prefix(tag: str) -> str:
     """``<registry>/<namespace>`` of an image tag (``''`` for a bare name)."""
     name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
     return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def beside(tag: str, image: str) -> str:
+    """``image`` (a local name) in the registry and namespace of ``tag``."""
+    return f"{registry_prefix(tag)}/{image.rsplit('/', 1)[-1]}"
 
 
 def ensure_base(
@@ -253,16 +257,8 @@ def ensure_base(
             return "pulled"
     _stage(plan.repo, "base", base_body(plan.repo))
     cmd = plan.command(target="base")
-    cmd.insert(cmd.index("build") + 1, "--progress=plain")
     cmd[-1:-1] = ["-t", ref, "--label", f"io.esrunner.base-digest={ref.rsplit(':', 1)[1]}"]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="1")
-    )
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.with_name(log.name + ".base").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise BuildError(build_failure(proc.stdout + proc.stderr))
+    _docker_build(cmd, log.with_name(log.name + ".base") if log is not None else None)
     return "built"
 
 
@@ -426,20 +422,30 @@ def run_build(plan: BuildPlan, log: Path | None = None, deps_from: str = "") -> 
         BuildError: the engine is unreachable or the build failed (last lines quoted).
     """
     stage_locks(plan.repo, plan.repo / "data" / plan.project / "requirements.lock")
-    env = dict(os.environ, DOCKER_BUILDKIT="1")
     with tempfile.TemporaryDirectory() as tmp:
         iidfile = Path(tmp) / "iid"
-        cmd = plan.command(iidfile, deps_from=deps_from)
-        cmd.insert(cmd.index("build") + 1, "--progress=plain")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            raise BuildError(build_failure(proc.stdout + proc.stderr))
+        _docker_build(plan.command(iidfile, deps_from=deps_from), log)
         if not iidfile.exists():
             raise BuildError("docker build wrote no image id")
         return iidfile.read_text().strip()
+
+
+def _docker_build(cmd: list[str], log: Path | None) -> None:
+    """Run a ``docker build`` command line with BuildKit and plain progress.
+
+    Raises:
+        BuildError: the build failed (its last lines quoted; the whole output in ``log``).
+    """
+    cmd = list(cmd)
+    cmd.insert(cmd.index("build") + 1, "--progress=plain")
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="1")
+    )
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise BuildError(build_failure(proc.stdout + proc.stderr))
 
 
 def tag_image(image_id: str, tags: list[str]) -> None:

@@ -353,7 +353,8 @@ class Bucket:
         with contextlib.suppress(OSError):
             if (local / MARKER).read_bytes() == data:
                 return True
-        names = list(json.loads(data)["files"])
+        marker = json.loads(data)
+        names = list(marker["files"])
         staging = fresh_dir(local)
         try:
             with self._errors(f"reading {rel}/"):
@@ -361,7 +362,7 @@ class Bucket:
                     self.fs.get(
                         [self.key(f"{rel}/{n}") for n in names], [str(staging / n) for n in names]
                     )
-            for name, (_, mtime) in json.loads(data).get("stat", {}).items():
+            for name, (_, mtime) in marker.get("stat", {}).items():
                 os.utime(staging / name, ns=(mtime, mtime))  # a later push skips them
             (staging / MARKER).write_bytes(data)
             publish_dir(staging, local)
