@@ -4,6 +4,9 @@
    GridPartitioner against a naive per-window shapely loop, in the same run.
 2. A country-sized request (>= 1,000,000 windows, a 1-degree partition grid across three
    UTM zones): the full plan step, streamed to disk, with its peak memory.
+3. `esrunner plan` of that request on a copy of the demo (goal < 10 s, < 512 MiB): command
+   to exit, peak memory, against enumerating the same windows alone (no file, no check,
+   no map) in a process of its own, in the same run.
 
 Run: .venv/bin/python -m bench.partition
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -21,7 +25,7 @@ from pathlib import Path
 import shapely
 import shapely.geometry as sg
 
-from bench.common import best_of, peak_rss_mib, run_child
+from bench.common import best_of, measured, peak_rss_mib, run_child
 from rslp.common.partitioners import GridPartitioner, NoopPartitioner, OutputProjection
 from rslp.common.partitioners.interface import FeatureFrame
 from rslp.request import RequestFeature
@@ -80,6 +84,52 @@ def country_child() -> None:
     )
 
 
+COUNTRY_STRATEGIES = """\
+strategy_large:
+  class_path: rslp.common.partitioners.grid.GridPartitioner
+  init_args: {grid_size: 1.0}
+strategy_small:
+  class_path: rslp.common.partitioners.grid.GridPartitioner
+  init_args: {grid_size: 128}
+projection: {resolution: 10}
+"""
+
+
+def enumerate_child() -> None:
+    """Enumerate the country's windows partition by partition; print count, seconds, MiB."""
+    t0 = time.perf_counter()
+    n = 0
+    for part in GridPartitioner(1.0).partition_request([country()]):
+        n += sum(1 for _ in GridPartitioner(128).partition_windows(part, UTM))
+    secs = time.perf_counter() - t0
+    print(json.dumps({"windows": n, "seconds": secs, "peak_mib": peak_rss_mib()}))
+
+
+def plan_cli() -> None:
+    """`esrunner plan` of the country request, against enumerating its windows alone."""
+    from shapely.geometry import mapping
+
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "country"
+        shutil.copytree(repo / "data" / "demo", project, ignore=shutil.ignore_patterns("scratch"))
+        (project / "partition_strategies.yaml").write_text(COUNTRY_STRATEGIES)
+        t0, t1 = (t.isoformat() for t in T)
+        props = {"es_start_time": t0, "es_end_time": t1}
+        feature = {"type": "Feature", "properties": props, "geometry": mapping(country().geometry)}
+        request = project / "prediction" / "test-request1.geojson"
+        request.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+        esrunner = str(Path(sys.executable).parent / "esrunner")
+        cmd = [esrunner, "plan", str(project), "--scratch", str(Path(tmp) / "scratch")]
+        secs, mib = min((measured(cmd) for _ in range(2)), key=lambda r: r[0])
+    base = run_child("bench.partition", "--enumerate-child")
+    print(
+        f"esrunner plan, country ({base['windows']:,} windows): {secs:.1f} s (goal < 10 s), "
+        f"peak {mib:.0f} MiB (goal < 512); enumerating the windows alone {base['seconds']:.1f} s, "
+        f"{base['peak_mib']:.0f} MiB: ratio = {secs / base['seconds']:.2f}"
+    )
+
+
 def main() -> None:
     t_ours, n_ours = best_of(lambda: ours(one_degree()))
     t_naive, n_naive = best_of(lambda: naive(one_degree()))
@@ -94,10 +144,13 @@ def main() -> None:
         f"{c['seconds']:.1f} s ({c['windows'] / c['seconds']:,.0f} windows/s), "
         f"peak memory {c['peak_mib']:.0f} MiB"
     )
+    plan_cli()
 
 
 if __name__ == "__main__":
     if "--country-child" in sys.argv:
         country_child()
+    elif "--enumerate-child" in sys.argv:
+        enumerate_child()
     else:
         main()

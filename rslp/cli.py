@@ -372,8 +372,8 @@ def run(
             )
         pipeline = Pipeline(files, scratch, options, Progress(), runner)
         try:
-            pipeline.prepare()  # workers start up while the driver checks
-            pipeline.preflight()  # before the lock: a broken project leaves only logs
+            # before the lock: a broken project leaves only logs and starts no worker
+            pipeline.preflight()
             scratch.check_access()  # a bucket refusing writes: now, before any window
             with scratch.lock():
                 result = pipeline.run()
@@ -466,7 +466,9 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
     """Partition the request and show it, before any download or inference.
 
     Prints partitions, windows, covered area and time ranges, and writes
-    plan/windows.geojson (lon/lat) and plan/preview.png in the scratch directory.
+    plan/windows.geojson (lon/lat; plan/partitions.geojson for more than 100,000 windows)
+    and plan/preview.png in the scratch directory. Checks everything but the model's
+    classes, which the run imports and checks (a plan builds no model).
     """
     from rslp.checks.preflight import preflight
     from rslp.runner.context import RunContext
@@ -477,10 +479,16 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
         files, scratch_dir = resolve_files(project_dir, **given)
         scratch = Scratch.open(scratch_dir)
         _log_to(scratch.root)
-        preflight(files)
+        preflight(files, import_classes=False)
         report = preview_plan(RunContext(files=files, scratch=scratch))
     click.echo(report.table())
-    click.echo(f"windows: {report.geojson}")
+    if report.listed:
+        click.echo(f"windows: {report.geojson}")
+    else:
+        click.echo(
+            f"partitions: {report.geojson} ({report.windows:,} windows: too many to list one "
+            f"by one; each partition's are in {report.geojson.parent / 'windows'}/<id>.jsonl)"
+        )
     click.echo(f"preview: {report.png}")
 
 

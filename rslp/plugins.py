@@ -9,7 +9,9 @@ written for either keep working. Any other class path is imported from the PYTHO
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import inspect
+import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +209,100 @@ def load_class(class_path: str) -> type:
     if not inspect.isclass(cls):
         raise ClassPathError(f"module {module_name} has no class {class_name!r}")
     return cls
+
+
+def find_class(class_path: str) -> ClassPathError | None:
+    """What :func:`load_class` would say of a class path, without running its module if possible.
+
+    The module is looked up (only its parent packages are imported) and its source read: a
+    module that cannot be found, or whose top level defines or imports no such name, gives
+    the same :class:`ClassPathError` :func:`load_class` would raise, in milliseconds where
+    the import may take seconds (a model class imports torch and Lightning). Use it to refuse
+    a broken project before anything heavy runs; :func:`load_class` stays the full check.
+
+    Returns:
+        the error, or None when the class is there or only importing the module can tell
+        (a compiled module, ``from x import *``, a module ``__getattr__``).
+    """
+    import importlib.util
+
+    module_name, _, class_name = resolve_class_path(class_path).rpartition(".")
+    if not module_name:
+        return ClassPathError("is not a dotted path 'module.Class'")
+    if module_name in sys.modules:  # imported already: asking is free
+        try:
+            load_class(class_path)
+        except ClassPathError as err:
+            return err
+        return None
+    try:
+        spec = _source_spec(module_name) or importlib.util.find_spec(module_name)
+    except ModuleNotFoundError as e:
+        return ClassPathError(f"does not import: ModuleNotFoundError: {e}", e.name)
+    except Exception:  # a parent package failed to import: the import will say how
+        return None
+    if spec is None:
+        why = f"No module named {module_name!r}"
+        return ClassPathError(f"does not import: ModuleNotFoundError: {why}", module_name)
+    names = _top_level_names(spec.origin)
+    if names is None or class_name in names:
+        return None
+    return ClassPathError(f"module {module_name} has no class {class_name!r}")
+
+
+def _source_spec(module_name: str) -> importlib.machinery.ModuleSpec | None:
+    """A module's spec found on disk without running its parent packages (None: not so found).
+
+    :func:`importlib.util.find_spec` imports the parents first (``torch.nn`` imports torch:
+    seconds); a plain package's submodules lie in its directory, so look there instead.
+    """
+    from importlib.machinery import PathFinder
+
+    parts = module_name.split(".")
+    spec = PathFinder.find_spec(parts[0])
+    for i in range(1, len(parts)):
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = PathFinder.find_spec(".".join(parts[: i + 1]), list(spec.submodule_search_locations))
+    return spec
+
+
+def _top_level_names(origin: str | None) -> set[str] | None:
+    """Names a Python source file binds at its top level; None when it cannot be told."""
+    import ast
+
+    if origin is None or not origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(origin).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.For | ast.While):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+        elif isinstance(node, ast.Expr | ast.Pass | ast.Return | ast.Raise | ast.Assert):
+            continue
+        else:  # match, global, del, ...: rare at a module's top level; let the import tell
+            return None
+    return names
 
 
 def binding_problems(

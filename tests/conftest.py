@@ -12,7 +12,10 @@ from rslp.espredict_runner import EsPredictRunner
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
-SEED_SAMPLE = REPO.parent / "shared" / "seed" / "esrunner_sample"
+# The seed's sample project (its authors' real dir), kept in the repository so that a clone
+# tests it alone; tests/unit/test_seed_fixture.py checks it against ../shared/seed when present.
+SEED_SAMPLE = REPO / "tests" / "fixtures" / "esrunner_sample"
+SEED_SAMPLE_ORIGIN = REPO.parent / "shared" / "seed" / "esrunner_sample"
 # The seed sample's own problems, wherever it is checked: (file, rule) of each error.
 SEED_SAMPLE_ERRORS = {
     ("model.yaml", "class_path"),  # the rslp.helios model classes

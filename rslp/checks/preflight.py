@@ -4,18 +4,21 @@
 step call :func:`preflight` first. It runs :data:`~rslp.checks.rules.PREFLIGHT_RULES` (the
 same rules ``esbuild validate`` runs) on the run's files, with data directories required, and
 raises one :class:`PreflightError` listing every error: a broken config fails in seconds,
-naming file, line and key path, and leaves nothing in scratch.
+naming file, line and key path, and leaves nothing in scratch. It runs in two passes: the
+first imports none of the project's classes (it reads their modules' sources), so an error
+there is reported in about a second; only a project without one pays for the imports.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import DEFAULT_MAX_WINDOWS, ProjectDocs
-from rslp.checks.rules import PREFLIGHT_RULES, run_rules
+from rslp.checks.rules import IMPORTING_RULES, QUICK_RULES, run_rules
 from rslp.errors import ProjectError
 from rslp.project import ProjectFiles
 
@@ -68,22 +71,42 @@ def _other_section(d: Diagnostic, section: str) -> bool:
     return formats.is_run_config(d.file) and not _in(d, section)
 
 
-def preflight(files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS) -> list[Diagnostic]:
+def preflight(
+    files: ProjectFiles,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
+    passed_quick: Callable[[], None] | None = None,
+    import_classes: bool = True,
+) -> list[Diagnostic]:
     """Check a run's files; returns the warnings.
 
     Args:
         files: the run's files.
         max_windows: the most windows the plan may make.
+        passed_quick: called when the first pass found no error, before the classes are
+            imported (e.g. to start worker processes: they import the same, in parallel).
+        import_classes: run the second pass, which imports the project's classes and binds
+            their arguments (a model's import torch: seconds, and hundreds of MiB); a plan
+            builds no model, so ``esrunner plan`` leaves it to the run.
 
     Raises:
         PreflightError: listing every error found.
     """
     project, _ = ProjectDocs.from_files(files, max_windows)
-    found = run_rules(project, PREFLIGHT_RULES)
-    # window_prep is the fine-tune's: a prediction run does not need it
-    return _raise_or_warn(
-        [d for d in found if not (formats.is_run_config(d.file) and _in(d, "window_prep"))]
-    )
+    found: list[Diagnostic] = []
+    for rules in (
+        (QUICK_RULES, IMPORTING_RULES) if import_classes else (QUICK_RULES,)
+    ):  # a broken project is refused before imports
+        # window_prep is the fine-tune's: a prediction run does not need it
+        found = [
+            d
+            for d in run_rules(project, rules)
+            if not (formats.is_run_config(d.file) and _in(d, "window_prep"))
+        ]
+        if any(d.severity == "error" for d in found):
+            break
+        if rules is QUICK_RULES and passed_quick is not None:
+            passed_quick()
+    return _raise_or_warn(found)
 
 
 def _in(d: Diagnostic, section: str) -> bool:

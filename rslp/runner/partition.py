@@ -9,10 +9,14 @@ memory at once; the directory is built under a staging name and renamed into pla
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rslp.common.partitioners.interface import OutputProjection, PartitionInterface, WindowSpec
+from rslp.common.partitioners.projection import PixelBounds
 from rslp.errors import ProjectError, StepError
 from rslp.fsutil import fresh_dir, publish_dir, write_json_atomic
 from rslp.request import RequestFeature, load_request
@@ -21,10 +25,79 @@ from rslp.runner.context import RunContext
 INDEX = "index.json"
 
 
-def _write_jsonl(path: Path, windows: list[WindowSpec]) -> None:
-    with path.open("w") as f:
+class PlanWriter:
+    """Write windows as ``plan/windows/<id>.jsonl`` lines, and sum each partition up.
+
+    A line holds what ``json.dumps(w.to_json(), separators=(",", ":"))`` gives; the parts
+    every window of a feature shares (CRS, resolution, times, feature ids) are encoded once,
+    so each of a country's million windows costs one name and four numbers.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def _encode(self, key: tuple[Any, ...], w: WindowSpec) -> tuple[str, str]:
+        parts = self._parts.get(key)
+        if parts is None:
+            times = [t.isoformat() for t in w.time_range]
+            tail = json.dumps({"time_range": times, "feature_ids": w.feature_ids}, separators=SEP)
+            parts = self._parts[key] = (
+                ',"crs":' + json.dumps(w.crs) + ',"resolution":' + json.dumps(w.resolution),
+                "]," + tail[1:],
+            )
+        return parts
+
+    def write(self, path: Path, windows: list[WindowSpec]) -> dict[str, Any]:
+        """Write ``windows`` to ``path``; returns their area, time span and pixel extents."""
+        seen: dict[tuple[Any, ...], tuple[str, str, list[PixelBounds]]] = {}
+        groups: dict[tuple[str, float], list[PixelBounds]] = {}
+        lines = []
         for w in windows:
-            f.write(json.dumps(w.to_json(), separators=(",", ":")) + "\n")
+            tr = w.time_range  # equal keys must encode alike: 10 == 10.0, and equal
+            # instants in other time zones are equal datetimes
+            key = (
+                w.crs,
+                type(w.resolution),
+                w.resolution,
+                tr,
+                tr[0].tzinfo,
+                tr[1].tzinfo,
+                *w.feature_ids,
+            )
+            got = seen.get(key)
+            if got is None:
+                group = groups.setdefault((w.crs, w.resolution), [])
+                got = seen[key] = (*self._encode(key, w), group)
+            head, tail, group = got
+            b = w.bounds
+            group.append(b)
+            lines.append(
+                f'{{"name":{_quote(w.name)}{head},"bounds":[{b[0]},{b[1]},{b[2]},{b[3]}{tail}\n'
+            )
+        with path.open("w") as f:
+            f.writelines(lines)
+        return _summary(groups, {k[3] for k in seen})
+
+
+SEP = (",", ":")
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _summary(
+    groups: dict[tuple[str, float], list[PixelBounds]], times: set[tuple[datetime, datetime]]
+) -> dict[str, Any]:
+    area = 0.0
+    extents = []
+    for (crs, res), bounds in sorted(groups.items()):
+        a = np.asarray(bounds, dtype=np.int64).reshape(-1, 4)
+        area += float(((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])).sum()) * res * res
+        extents.append([crs, res, *a[:, :2].min(axis=0).tolist(), *a[:, 2:].max(axis=0).tolist()])
+    return {
+        "area_km2": area / 1e6,
+        "start": min(t[0] for t in times).isoformat() if times else None,
+        "end": max(t[1] for t in times).isoformat() if times else None,
+        "extents": extents,
+    }
 
 
 def build_plan(
@@ -41,7 +114,9 @@ def build_plan(
     produced it, with every feature id recorded.
 
     Returns:
-        the index: ``{"partitions": [{"id", "feature_ids", "num_windows"}, ...]}``.
+        the index: ``{"partitions": [{"id", "feature_ids", "num_windows", "area_km2",
+        "start", "end", "extents"}, ...]}``; ``extents`` lists ``[crs, resolution, col0,
+        row0, col1, row1]``, the pixel bounds of the partition's windows in each CRS.
 
     Raises:
         ValueError: from a partitioner that cannot handle the request.
@@ -53,31 +128,42 @@ def build_plan(
     owner: dict[str, str] = {}
     late_ids: dict[str, dict[str, list[str]]] = {}
     index = []
+    writer = PlanWriter()
     (plan_dir / "windows").mkdir(parents=True, exist_ok=True)
+    claim = owner.setdefault
     for part in sorted(partitions, key=lambda p: p.id):
         mine: dict[str, WindowSpec] = {}
+        pid = part.id
         for w in small.partition_windows(part, projection):
-            if w.name in mine:
-                ids_ = mine[w.name].feature_ids
-                ids_.extend(f for f in w.feature_ids if f not in ids_)
-            elif w.name in owner:
-                extra = late_ids.setdefault(owner[w.name], {}).setdefault(w.name, [])
+            name = w.name
+            first = claim(name, pid)
+            if first != pid:  # an earlier partition has it
+                extra = late_ids.setdefault(first, {}).setdefault(name, [])
                 extra.extend(f for f in w.feature_ids if f not in extra)
+            elif name in mine:
+                ids_ = mine[name].feature_ids
+                ids_.extend(f for f in w.feature_ids if f not in ids_)
             else:
-                owner[w.name] = part.id
-                mine[w.name] = w
+                mine[name] = w
         if not mine:
             continue
-        _write_jsonl(plan_dir / "windows" / f"{part.id}.jsonl", [mine[n] for n in sorted(mine)])
+        summary = writer.write(
+            plan_dir / "windows" / f"{part.id}.jsonl", [mine[n] for n in sorted(mine)]
+        )
         index.append(
-            {"id": part.id, "feature_ids": [f.id for f in part.features], "num_windows": len(mine)}
+            {
+                "id": part.id,
+                "feature_ids": [f.id for f in part.features],
+                "num_windows": len(mine),
+                **summary,
+            }
         )
     for pid, extras in late_ids.items():  # windows another partition also needed
         path = plan_dir / "windows" / f"{pid}.jsonl"
         specs = [WindowSpec.from_json(json.loads(line)) for line in path.read_text().splitlines()]
         for w in specs:
             w.feature_ids.extend(f for f in extras.get(w.name, []) if f not in w.feature_ids)
-        _write_jsonl(path, specs)
+        writer.write(path, specs)
     result = {"partitions": index}
     write_json_atomic(plan_dir / INDEX, result)
     return result

@@ -182,9 +182,10 @@ class Pipeline:
         """Start the workers now, so their start-up overlaps the checks and the planning.
 
         Local worker processes (``workers > 1``) spawn and import torch and rslearn while
-        the driver runs :meth:`preflight` (which imports the model's classes itself);
-        as many as the request has features, at most ``workers``. Call :meth:`close` when
-        not going on to :meth:`run`.
+        the driver imports the model's classes to check them and plans; as many as the
+        request has features, at most ``workers``. :meth:`preflight` calls it once its
+        first pass found no error, so a broken project never starts a worker. Call
+        :meth:`close` when not going on to :meth:`run`.
         """
         if self.prepared is not None or self.executor is not None or self.options.workers <= 1:
             return
@@ -206,7 +207,7 @@ class Pipeline:
         from rslp.checks.preflight import preflight
 
         if not self.checked:
-            preflight(self.files, self.options.max_windows)
+            preflight(self.files, self.options.max_windows, passed_quick=self.prepare)
             self.checked = True
 
     def run(self) -> PipelineResult:
@@ -218,8 +219,8 @@ class Pipeline:
             StepError: the plan or combine step cannot run.
         """
         try:
+            self.preflight()  # starts the workers once the quick checks pass
             self.prepare()
-            self.preflight()
             return self._run()
         finally:
             self.close()

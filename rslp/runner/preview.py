@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
@@ -20,6 +21,10 @@ from rslp.fsutil import atomic_path
 from rslp.request import RequestFeature
 
 MAX_DRAWN_WINDOWS = 50_000
+# A plan of more windows gets plan/partitions.geojson instead of plan/windows.geojson.
+MAX_LISTED_WINDOWS = 100_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +38,18 @@ class PartitionSummary:
     start: datetime | None = None
     end: datetime | None = None
 
+    @staticmethod
+    def from_index(entry: dict[str, Any]) -> PartitionSummary:
+        """The summary the plan's index records for a partition (no window is read)."""
+        return PartitionSummary(
+            entry["id"],
+            int(entry["num_windows"]),
+            float(entry["area_km2"]),
+            {e[0] for e in entry["extents"]},
+            datetime.fromisoformat(entry["start"]) if entry.get("start") else None,
+            datetime.fromisoformat(entry["end"]) if entry.get("end") else None,
+        )
+
     def add(self, w: WindowSpec) -> None:
         """Count one window."""
         b = w.bounds
@@ -44,18 +61,46 @@ class PartitionSummary:
         self.end = t1 if self.end is None else max(self.end, t1)
 
 
+_T = np.linspace(0.0, 1.0, 5)[:-1]  # 4 points per edge: edges follow the projection
+
+
+def windows_lonlat(windows: list[WindowSpec]) -> list[shapely.Polygon]:
+    """The windows' outlines in lon/lat (edges densified), one transform per CRS."""
+    out: list[shapely.Polygon | None] = [None] * len(windows)
+    groups: dict[tuple[str, float], list[int]] = {}
+    for i, w in enumerate(windows):
+        groups.setdefault((w.crs, w.resolution), []).append(i)
+    for (crs, res), idx in groups.items():
+        b = np.asarray([windows[i].bounds for i in idx], dtype=float).reshape(-1, 4)
+        c0, r0, c1, r1 = (b[:, k : k + 1] for k in range(4))
+        n = len(idx)
+        cols = np.hstack(
+            [c0 + (c1 - c0) * _T, np.repeat(c1, 4, 1), c1 - (c1 - c0) * _T, np.repeat(c0, 4, 1)]
+        )
+        rows = np.hstack(
+            [np.repeat(r0, 4, 1), r0 + (r1 - r0) * _T, np.repeat(r1, 4, 1), r1 - (r1 - r0) * _T]
+        )
+        lon, lat = PixelGrid(crs, res).pixels_to_lonlat(cols.ravel(), rows.ravel())
+        rings = np.stack([lon.reshape(n, 16), lat.reshape(n, 16)], axis=-1)
+        for i, poly in zip(idx, shapely.polygons(rings), strict=True):
+            out[i] = poly
+    return [p for p in out if p is not None]
+
+
 def window_lonlat(w: WindowSpec) -> shapely.Polygon:
     """A window's outline in lon/lat (edges densified to follow the projection)."""
-    b = w.bounds
-    t = np.linspace(0.0, 1.0, 5)[:-1]
-    cols = np.concatenate(
-        [b[0] + (b[2] - b[0]) * t, np.full(4, b[2]), b[2] - (b[2] - b[0]) * t, np.full(4, b[0])]
-    )
-    rows = np.concatenate(
-        [np.full(4, b[1]), b[1] + (b[3] - b[1]) * t, np.full(4, b[3]), b[3] - (b[3] - b[1]) * t]
-    )
-    lon, lat = PixelGrid(w.crs, w.resolution).pixels_to_lonlat(cols, rows)
-    return shapely.Polygon(np.column_stack([lon, lat]))
+    return windows_lonlat([w])[0]
+
+
+def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def write_windows_geojson(
@@ -70,34 +115,49 @@ def write_windows_geojson(
     with atomic_path(path) as tmp, tmp.open("w") as f:
         f.write('{"type":"FeatureCollection","features":[\n')
         first = True
-        for pid, w in windows:
-            geom = split_antimeridian(window_lonlat(w))
-            feat: dict[str, Any] = {
-                "type": "Feature",
-                "properties": {
-                    "name": w.name,
-                    "partition": pid,
-                    "crs": w.crs,
-                    "bounds": list(w.bounds),
-                    "start": w.time_range[0].isoformat(),
-                    "end": w.time_range[1].isoformat(),
-                    "feature_ids": w.feature_ids,
-                    **(extra(pid, w) if extra is not None else {}),
-                },
-                "geometry": shapely.geometry.mapping(geom),
-            }
-            f.write(("" if first else ",\n") + json.dumps(feat, separators=(",", ":")))
-            first = False
+        for batch in _batches(windows, 4096):
+            outlines = windows_lonlat([w for _, w in batch])
+            for (pid, w), outline in zip(batch, outlines, strict=True):
+                f.write(("" if first else ",\n") + _window_feature(pid, w, outline, extra))
+                first = False
         f.write("\n]}\n")
+
+
+def _window_feature(
+    pid: str,
+    w: WindowSpec,
+    outline: shapely.Polygon,
+    extra: Callable[[str, WindowSpec], dict[str, Any]] | None,
+) -> str:
+    geom = split_antimeridian(outline)
+    feat: dict[str, Any] = {
+        "type": "Feature",
+        "properties": {
+            "name": w.name,
+            "partition": pid,
+            "crs": w.crs,
+            "bounds": list(w.bounds),
+            "start": w.time_range[0].isoformat(),
+            "end": w.time_range[1].isoformat(),
+            "feature_ids": w.feature_ids,
+            **(extra(pid, w) if extra is not None else {}),
+        },
+        "geometry": shapely.geometry.mapping(geom),
+    }
+    return json.dumps(feat, separators=(",", ":"))
 
 
 def draw_preview(
     path: Path,
     features: list[RequestFeature],
-    windows: list[tuple[int, shapely.Polygon]],
+    windows: list[tuple[int, shapely.Geometry]],
+    label: str | None = None,
     size: int = 1024,
 ) -> None:
-    """Draw request outlines (black) over windows coloured by partition, as a PNG."""
+    """Draw request outlines (black) over windows coloured by partition, as a PNG.
+
+    ``label`` says what was drawn (default: the number of windows).
+    """
     geoms = [split_antimeridian(f.geometry) for f in features] + [g for _, g in windows]
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     pad = 0.05 * max(maxx - minx, maxy - miny, 1e-6)
@@ -134,7 +194,7 @@ def draw_preview(
 
     draw.text(
         (8, 6),
-        f"{len(features)} request features  |  {len(windows)} windows drawn",
+        f"{len(features)} request features  |  {label or f'{len(windows)} windows drawn'}",
         fill=(0, 0, 0, 255),
         font=ImageFont.load_default(size=18),
     )
@@ -149,6 +209,7 @@ class PlanReport:
     partitions: list[PartitionSummary]
     geojson: Path
     png: Path
+    listed: bool = True  # whether ``geojson`` lists windows (else partitions)
 
     @property
     def windows(self) -> int:
@@ -181,30 +242,92 @@ class PlanReport:
         )
 
 
-def preview_plan(ctx: Any) -> PlanReport:
-    """Plan a project's request and write ``plan/windows.geojson`` and ``plan/preview.png``.
+def preview_plan(ctx: Any, max_listed: int | None = None) -> PlanReport:
+    """Plan a project's request and write ``plan/preview.png`` and a GeoJSON of the plan.
+
+    The GeoJSON is ``plan/windows.geojson`` (one feature per window) for a plan of at most
+    ``max_listed`` windows, else ``plan/partitions.geojson`` (one per partition: the
+    outline of its windows, with its counts): a million windows' outlines make a file no
+    one opens, and the windows are in ``plan/windows/<id>.jsonl`` already. The map draws
+    at most :data:`MAX_DRAWN_WINDOWS` windows, evenly spread over the plan.
 
     Args:
         ctx: the :class:`~rslp.runner.context.RunContext`.
+        max_listed: the most windows ``windows.geojson`` lists one by one (default
+            :data:`MAX_LISTED_WINDOWS`).
     """
     from rslp.request import load_request
     from rslp.runner.partition import load_plan, partition_windows, run_partition
 
+    max_listed = MAX_LISTED_WINDOWS if max_listed is None else max_listed
     run_partition(ctx)
-    ids = [p["id"] for p in load_plan(ctx)["partitions"]]
-    summaries = [PartitionSummary(pid) for pid in ids]
-    drawn: list[tuple[int, shapely.Polygon]] = []
-
-    def stream() -> Iterator[tuple[str, WindowSpec]]:
-        for i, (pid, summary) in enumerate(zip(ids, summaries, strict=True)):
-            for w in partition_windows(ctx, pid):
-                summary.add(w)
-                if len(drawn) < MAX_DRAWN_WINDOWS:
-                    drawn.append((i, window_lonlat(w)))
-                yield pid, w
-
+    index = load_plan(ctx)["partitions"]
+    summaries = [PartitionSummary.from_index(p) for p in index]
+    total = sum(p.windows for p in summaries)
     plan_dir = ctx.scratch.plan_dir
-    geojson, png = plan_dir / "windows.geojson", plan_dir / "preview.png"
-    write_windows_geojson(geojson, stream())
-    draw_preview(png, load_request(ctx.files.request_geojson), drawn)
-    return PlanReport(summaries, geojson, png)
+    png = plan_dir / "preview.png"
+    step = max(1, math.ceil(total / MAX_DRAWN_WINDOWS))
+    drawn: list[tuple[int, shapely.Polygon]] = []
+    label = f"{total} windows" + (f" (1 in {step} drawn)" if step > 1 else "")
+    if total <= max_listed:
+        geojson = plan_dir / "windows.geojson"
+
+        def stream() -> Iterator[tuple[str, WindowSpec]]:
+            for p in index:
+                for w in partition_windows(ctx, p["id"]):
+                    yield p["id"], w
+
+        write_windows_geojson(geojson, stream())
+        for i, p in enumerate(index):  # read again: a plan this small reads in milliseconds
+            ws = partition_windows(ctx, p["id"])[::step]
+            drawn += [(i, g) for g in windows_lonlat(ws)]
+    else:
+        geojson = plan_dir / "partitions.geojson"
+        drawn = list(enumerate(write_partitions_geojson(geojson, index)))
+        label = f"{total} windows in {len(index)} partitions (partitions drawn)"
+    for stale in {plan_dir / "windows.geojson", plan_dir / "partitions.geojson"} - {geojson}:
+        stale.unlink(missing_ok=True)
+    draw_preview(png, load_request(ctx.files.request_geojson), drawn, label)
+    return PlanReport(summaries, geojson, png, listed=total <= max_listed)
+
+
+def write_partitions_geojson(path: Path, index: list[dict[str, Any]]) -> list[shapely.Geometry]:
+    """A lon/lat FeatureCollection of partitions: the pixel extent of each one's windows.
+
+    Args:
+        path: where to write.
+        index: the plan index's partitions (:func:`~rslp.runner.partition.build_plan`).
+
+    Returns:
+        each partition's outline.
+    """
+    shapes = []
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        f.write('{"type":"FeatureCollection","features":[\n')
+        for n, p in enumerate(index):
+            extents = [
+                WindowSpec("", crs, res, (c0, r0, c1, r1), (_EPOCH, _EPOCH))
+                for crs, res, c0, r0, c1, r1 in p["extents"]
+            ]
+            outlines = [split_antimeridian(g) for g in windows_lonlat(extents)]
+            geom = outlines[0] if len(outlines) == 1 else shapely.union_all(outlines)
+            shapes.append(geom)
+            feat = {
+                "type": "Feature",
+                "properties": {
+                    "partition": p["id"],
+                    "windows": p["num_windows"],
+                    "area_km2": round(p["area_km2"], 3),
+                    "crs": sorted({e[0] for e in p["extents"]}),
+                    "start": p["start"],
+                    "end": p["end"],
+                    "feature_ids": p["feature_ids"],
+                },
+                "geometry": shapely.geometry.mapping(geom),
+            }
+            f.write(("" if n == 0 else ",\n") + json.dumps(feat, separators=(",", ":")))
+        f.write("\n]}\n")
+    return shapes
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, REPO, assert_scratch_untouched
+from tests.conftest import DEMO, SEED_SAMPLE, assert_scratch_untouched
 from tests.e2e.test_cli_run import esrunner
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +115,7 @@ def test_single_partition_console_is_quiet_and_the_log_keeps_the_rest(tmp_path: 
 
 
 def test_seed_sample_run_fails_first_naming_each_file(tmp_path: Path) -> None:
-    sample = REPO.parent / "shared" / "seed" / "esrunner_sample"
+    sample = SEED_SAMPLE
     scratch = tmp_path / "scratch"
     out = esrunner("run", str(sample), "--scratch", str(scratch))
     assert out.returncode == 2, out.stderr[-3000:]

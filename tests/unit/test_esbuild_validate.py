@@ -208,7 +208,6 @@ def test_valid_demos_pass_and_nothing_is_written(project: str, tmp_path: Path) -
     assert sorted((p.relative_to(d), p.stat().st_mtime_ns) for p in d.rglob("*")) == before
 
 
-@pytest.mark.skipif(not SEED_SAMPLE.exists(), reason="the seed sample is not beside the checkout")
 def test_seed_sample_reports_exactly_its_known_problems() -> None:
     diags = [d for d in validate_project(SEED_SAMPLE) if d.severity == "error"]
     kinds = set()

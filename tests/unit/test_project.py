@@ -86,7 +86,6 @@ def test_feature_without_times_is_refused(demo_copy: Path, tmp_path: Path) -> No
     assert not (tmp_path / "scratch" / "plan").exists()
 
 
-@pytest.mark.skipif(not SEED_SAMPLE.exists(), reason="the seed sample is not beside the checkout")
 def test_seed_sample_fails_preflight_naming_its_known_problems(tmp_path: Path) -> None:
     from rslp.checks.preflight import PreflightError
     from rslp.runner.partition import run_partition

@@ -17,7 +17,7 @@ from typing import Any
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules.bounds import check_plan_bounds
-from rslp.checks.rules.classes import check_class_paths
+from rslp.checks.rules.classes import check_class_paths, check_class_sources
 from rslp.checks.rules.encoders import check_encoder_sources
 from rslp.checks.rules.finetune import check_finetune
 from rslp.checks.rules.layers import check_local_files_bands, check_output_layer
@@ -40,10 +40,12 @@ from rslp.checks.rules.semantics import (
 
 Rule = Callable[[ProjectDocs], list[Diagnostic]]
 
-PREFLIGHT_RULES: list[Rule] = [
+# Preflight, first pass: nothing of the project's is imported (its modules' sources are
+# read instead), so a broken project is refused in about a second.
+QUICK_RULES: list[Rule] = [
     check_schemas,
     check_dataset_semantics,
-    check_class_paths,
+    check_class_sources,
     check_encoder_sources,
     check_strategy_semantics,
     check_postprocessor_types,
@@ -58,6 +60,12 @@ PREFLIGHT_RULES: list[Rule] = [
     check_plan_bounds,
     check_checkpoint,
 ]
+
+# Second pass, when the first found no error: the classes imported (a model's import torch
+# and Lightning: seconds) and each one's init_args bound to its constructor.
+IMPORTING_RULES: list[Rule] = [check_class_paths]
+
+PREFLIGHT_RULES: list[Rule] = QUICK_RULES + IMPORTING_RULES
 
 
 # A project's fine-tune files (its prediction runs do not need them).
@@ -121,7 +129,9 @@ def check_variants(
 __all__ = [
     "check_variants",
     "FINETUNE_RULES",
+    "IMPORTING_RULES",
     "PREFLIGHT_RULES",
+    "QUICK_RULES",
     "SLOW_RULES",
     "ProjectDocs",
     "Rule",

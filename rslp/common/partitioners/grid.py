@@ -225,5 +225,4 @@ class GridPartitioner(PartitionInterface):
                 bounds = cells[mask] + np.array([-o, -o, o, o])
                 if self.clip:
                     bounds = _clipped(px, bounds)
-                for b in bounds.tolist():
-                    yield frame.window((b[0], b[1], b[2], b[3]))
+                yield from frame.windows(bounds)

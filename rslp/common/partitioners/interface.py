@@ -223,6 +223,16 @@ class FeatureFrame:
             [self.feature.id],
         )
 
+    def windows(self, bounds: np.ndarray) -> list[WindowSpec]:
+        """:meth:`window` for each row of an N x 4 integer array of pixel bounds."""
+        p, s = self._prefix, self._suffix
+        crs, res = self.grid.crs, self.grid.resolution
+        times, fid = self.feature.time_range, self.feature.id
+        return [
+            WindowSpec(f"{p}{c0}_{r0}_{c1}_{r1}{s}", crs, res, (c0, r0, c1, r1), times, [fid])
+            for c0, r0, c1, r1 in bounds.tolist()
+        ]
+
     def owned_mask(self, partition: Partition, bounds: np.ndarray) -> np.ndarray:
         """Which of ``bounds`` (an N x 4 array of pixel bounds) ``partition`` owns."""
         if partition.cell is None:
