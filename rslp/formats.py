@@ -64,22 +64,52 @@ def run_configs(project_dir: Path) -> list[Path]:
     return sorted(p for p in project_dir.glob("olmoearth_run*.yaml") if is_run_config(p))
 
 
+class FormatError(ValueError):
+    """A directory whose format cannot be told; ``path`` is the file to look at."""
+
+    def __init__(self, path: Path, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.hint = hint
+
+
+# A run config spelled another way: olmoearth_run.yml, olmoearth_run_maize.json, ...YAML
+_MISSPELLED = re.compile(r"^olmoearth_run(?:_[A-Za-z0-9][A-Za-z0-9_.-]*)?\.(?:yml|json|YAML|YML)$")
+
+
 def detect_format(project_dir: Path) -> str | None:
     """``reference`` when the directory has a run config and no seed strategy files.
 
     Returns ``seed`` when it has either seed strategy file, None when it has neither format's
-    files, and raises ValueError when it has both (which one is meant is unclear).
+    files. Raises :class:`FormatError` when it has both (which one is meant is unclear), or
+    when its only run config is spelled otherwise (``olmoearth_run.yml``: the reference
+    runner reads ``.yaml`` alone, so this runner does too, and says so).
     """
     seed = [n for n in (PARTITION_ROLE, POSTPROCESSING_ROLE) if (project_dir / n).is_file()]
     runs = [p.name for p in run_configs(project_dir)]
     ref = bool(runs)
     if seed and ref:
-        raise ValueError(
+        raise FormatError(
+            project_dir / RUN_YAML,
             f"both {', '.join(runs)} (reference format) and {', '.join(seed)} (seed format) "
-            "are here; keep one format (esrunner convert moves a project across)"
+            "are here; keep one format (esrunner convert moves a project across)",
         )
     if ref:
         return REFERENCE
+    if not seed:
+        odd = sorted(p for p in project_dir.glob("olmoearth_run*") if _MISSPELLED.match(p.name))
+        if odd:
+            meant = odd[0].name.rsplit(".", 1)[0] + ".yaml"
+            raise FormatError(
+                odd[0],
+                f"is not read: run configs end in .yaml (did you mean {meant}?)",
+                hint=f"rename it: mv {odd[0].name} {meant}"
+                + (
+                    " (a .json run config must be rewritten as YAML)"
+                    if odd[0].suffix == ".json"
+                    else ""
+                ),
+            )
     return SEED if seed else None
 
 

@@ -105,15 +105,15 @@ class ProjectFiles:
         Raises:
             ProjectError: naming the missing file, or the variants to choose from.
         """
-        from rslp.variants import choose
+        from rslp.variants import choose, missing_model
 
         d = project_dir.resolve()
         if not d.is_dir():
             raise ProjectError(d, "project directory does not exist")
         try:
             fmt = formats.detect_format(d)
-        except ValueError as e:
-            raise ProjectError(d, str(e)) from None
+        except formats.FormatError as e:
+            raise ProjectError(e.path, str(e), hint=e.hint) from None
         if fmt is None:
             raise ProjectError(
                 d / "partition_strategies.yaml",
@@ -122,6 +122,9 @@ class ProjectFiles:
                 f" (seed format) or {formats.RUN_YAML} (reference format)",
             )
         variant = choose(d, run_config, model_config)
+        no_model = missing_model(variant)
+        if no_model is not None:
+            raise no_model
         names = [variant.model_config, d / "dataset.json"]
         if fmt == formats.SEED:
             names += [d / formats.PARTITION_ROLE, d / formats.POSTPROCESSING_ROLE]

@@ -148,6 +148,26 @@ def choose(
     return Variant("", d / MODEL_YAML)  # nothing here: the missing model.yaml is named later
 
 
+def missing_model(variant: Variant) -> ProjectError | None:
+    """The error for a run config whose model config is not there (None: it is there).
+
+    Names the variant's run config, the variant and each file looked for, so a directory
+    of several variants says which one lacks its model.
+    """
+    if variant.model_config.is_file() or variant.run_config is None:
+        return None
+    d = variant.run_config.parent
+    looked = [f"model_{variant.name}.yaml", MODEL_YAML] if variant.name else [MODEL_YAML]
+    if variant.model_config.name not in looked:  # given with --model-config
+        looked = [str(variant.model_config)]
+    which = f"variant {variant.name!r}" if variant.name else "the default variant"
+    return ProjectError(
+        variant.run_config,
+        f"{which} has no model config: no {' and no '.join(looked)} in {d}",
+        hint=f"add {looked[0]} beside it, or give one with --model-config FILE",
+    )
+
+
 def _ambiguous(d: Path, found: list[Variant]) -> ProjectError:
     flag = "--run-config" if found[0].run_config is not None else "--model-config"
     first = found[0].run_config or found[0].model_config

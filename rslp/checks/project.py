@@ -19,7 +19,7 @@ from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
 from rslp.errors import ProjectError
 from rslp.project import ProjectFiles, request_files
-from rslp.variants import Variant, choose, list_variants
+from rslp.variants import Variant, choose, list_variants, missing_model
 
 # Role of each config file (the name rules look it up by) -> ProjectFiles attribute.
 ROLES = {
@@ -156,9 +156,9 @@ class ProjectDocs:
         reqs = root / "requirements.txt"
         try:
             fmt = formats.detect_format(root)
-        except ValueError as e:
-            both = Diagnostic(root / formats.RUN_YAML, str(e), rule="files")
-            return ProjectDocs(root=root, docs={}, requests=[], found=[both]), [both]
+        except formats.FormatError as e:
+            bad = Diagnostic(e.path, str(e), hint=e.hint, rule="files")
+            return ProjectDocs(root=root, docs={}, requests=[], found=[bad]), [bad]
         if variant is None:
             try:
                 variant = choose(root)
@@ -201,6 +201,12 @@ class ProjectDocs:
             **options,
         )
         project.variant = variant
+        no_model = missing_model(variant)
+        if no_model is not None:  # say which variant lacks it, not only "model.yaml"
+            bad = Diagnostic(no_model.path, no_model.message, hint=no_model.hint, rule="files")
+            lost = [d for d in diags if d.file == variant.model_config and d.rule == "files"]
+            project.found = [d for d in project.found if d not in lost] + [bad]
+            diags = [d for d in diags if d not in lost] + [bad]
         if _has_finetune(root, run):
             from rslp.finetune.context import FinetuneFiles
 

@@ -37,6 +37,7 @@ from rslp.checks.rules.semantics import (
     check_postprocessor_types,
     check_strategy_semantics,
 )
+from rslp.checks.rules.values import check_legend_entries, check_nodata_values
 
 Rule = Callable[[ProjectDocs], list[Diagnostic]]
 
@@ -54,6 +55,8 @@ QUICK_RULES: list[Rule] = [
     check_writer_path,
     check_output_layer,
     check_results_config,
+    check_legend_entries,
+    check_nodata_values,
     check_reference_differences,
     check_local_files_bands,
     check_requests,

@@ -51,11 +51,38 @@ def _bundle_problem(path: Path, random_init: bool) -> str | None:
     return None
 
 
+def _broken_json(config: Path, root: Path) -> Diagnostic | None:
+    """Where ``config`` stops being JSON (line, column), when it is a file of the project.
+
+    A bundle outside the project may be replaced where the model runs (a warning then).
+    """
+    try:
+        inside = config.resolve().is_relative_to(root.resolve())
+        text = config.read_text() if inside and config.is_file() else None
+    except (OSError, UnicodeDecodeError) as e:
+        return Diagnostic(config, f"cannot be read: {e}", rule="encoder")
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as e:
+        return Diagnostic(
+            config,
+            f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}; the run "
+            "builds the OlmoEarth encoder from it",
+            line=e.lineno,
+            hint="fix the JSON (a trailing comma or a missing quote is the usual cause)",
+            rule="encoder",
+        )
+    return None
+
+
 def check_encoder_sources(project: ProjectDocs) -> list[Diagnostic]:
     """OlmoEarth encoders: a hub ``model_id`` is a notice; a ``model_path`` bundle must be whole.
 
     A broken bundle is a warning, not an error: ``EXTRA_FILES_PATH`` may be set where the
-    model runs.
+    model runs. A ``config.json`` of the project itself that is not JSON is an error, at
+    its line and column.
     """
     from rslp.templates import expand, template_values
 
@@ -84,6 +111,10 @@ def check_encoder_sources(project: ProjectDocs) -> list[Diagnostic]:
             continue
         path = Path(expand(given, values))
         path = path if path.is_absolute() else project.root / path
+        broken = _broken_json(path / "config.json", project.root)
+        if broken is not None:  # the project's own file: the run would fail on it
+            out.append(broken)
+            continue
         problem = _bundle_problem(path, args.get("random_initialization") is True)
         if problem is not None:
             shown = f"{given} = {path}" if given != str(path) else given

@@ -114,7 +114,7 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
     if doc is None or not isinstance(doc.data, dict):
         return []
     if any(
-        d.file == doc.path and (d.severity in ("error", "notice") or d.rule == "encoder")
+        (d.file == doc.path and d.severity in ("error", "notice")) or d.rule == "encoder"
         for d in project.found
     ):
         return []  # its class paths, placeholders or encoder files are reported already

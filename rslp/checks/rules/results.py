@@ -17,6 +17,7 @@ from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document
 from rslp.checks.project import ProjectDocs
+from rslp.checks.rules.values import dtype_problem
 from rslp.common.postprocessing.interface import class_at
 from rslp.common.postprocessing.legend import Legend, colormap_names
 from rslp.config import InferenceResultsConfig
@@ -24,7 +25,6 @@ from rslp.nested import dig
 from rslp.runner.context import DEFAULT_NODATA, writer_layer
 
 IRC = "inference_results_config"
-_RANGES = {"uint8": (0, 255), "uint16": (0, 65535), "int8": (-128, 127), "int16": (-32768, 32767)}
 
 
 def _output_layer(project: ProjectDocs) -> tuple[str, dict[str, Any]] | None:
@@ -111,7 +111,6 @@ def _raster_fields(
     out = []
     bands = _bands(layer)
     dtype, nodata = _nodata(layer)
-    lo, hi = _RANGES.get(dtype, (None, None))
     for kind in ("classification_fields", "regression_fields"):
         for i, field in enumerate(cfg.get(kind) or []):
             band = field.get("band_index")
@@ -148,10 +147,11 @@ def _raster_fields(
                     )
                     continue
                 number = int(value)
-                if lo is not None and hi is not None and not lo <= number <= hi:
+                why = dtype_problem(number, dtype)
+                if why is not None:
                     out.append(
                         doc.diag(
-                            f"class value {number} does not fit the output layer's {dtype}",
+                            f"class value {number} does not fit the output layer's {dtype} ({why})",
                             key,
                             rule="results",
                         )

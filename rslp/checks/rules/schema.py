@@ -22,8 +22,32 @@ def _errors(doc: Document, schema: dict[str, Any]) -> list[Diagnostic]:
         if err.context:  # anyOf/oneOf: the deepest sub-error says most
             best = max(err.context, key=lambda e: len(e.absolute_path))
         path = tuple(best.absolute_path)
-        out.append(doc.diag(best.message, path, hint=_hint(best), rule="schema"))
+        out.append(doc.diag(_message(best), path, hint=_hint(best), rule="schema"))
     return out
+
+
+SHORT = 60  # longer values are described, not quoted: the key path says where they are
+
+
+def _message(err: Any) -> str:
+    """The message jsonschema gives, a long value it quotes (a whole feature) described."""
+    msg = str(err.message)
+    quoted = repr(err.instance)
+    if len(quoted) <= SHORT or quoted not in msg:
+        return msg
+    return msg.replace(quoted, describe(err.instance), 1)
+
+
+def describe(value: Any) -> str:
+    """A short description of a value: ``an object with keys ['a', 'b']``, ``a list of 3``."""
+    if isinstance(value, dict):
+        keys = sorted(map(str, value))
+        shown = keys[:5] + (["..."] if len(keys) > 5 else [])
+        return f"an object with keys {shown}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    text = repr(value)
+    return text[: SHORT - 3] + "..." if len(text) > SHORT else text
 
 
 def _hint(err: Any) -> str | None:
