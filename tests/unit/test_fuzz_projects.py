@@ -28,19 +28,53 @@ from hypothesis import strategies as st
 
 from esbuild.cli import cli
 from rslp.checks.preflight import PreflightError, preflight
+from rslp.errors import ProjectError
+from rslp.espredict_runner import EsPredictRunner
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
 from rslp.runner.scratch import Scratch
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_scratch_untouched
 
-PROJECTS = {name: REPO / "data" / name for name in ("demo", "demo-vector")}
-FILES = [
+PROJECTS = {name: REPO / "data" / name for name in ("demo", "demo-vector", "olmoearth-cropland")}
+# Reference-format variants: the same project as a variant dir (olmoearth_run_v.yaml +
+# model_v.yaml) beside the default, with a dataset_build section to mutate.
+VARIANT = "olmoearth-cropland (variants)"
+PROJECTS[VARIANT] = PROJECTS["olmoearth-cropland"]
+SEED_FILES = [
     "dataset.json",
     "model.yaml",
     "partition_strategies.yaml",
     "postprocessing_strategies.yaml",
     "request",
 ]
+FILES = {
+    "demo": SEED_FILES,
+    "demo-vector": SEED_FILES,
+    "olmoearth-cropland": [
+        "dataset.json",
+        "model.yaml",
+        "olmoearth_run.yaml",
+        "extra_model_files/config.json",
+        "request",
+    ],
+    VARIANT: ["olmoearth_run_v.yaml", "model_v.yaml", "olmoearth_run.yaml"],
+}
+DATASET_BUILD = {"min_window_success_rate": 0.5, "retry_max_attempts": 2, "retry_backoff": 0.5}
+
+
+def _copy(name: str, dst: Path) -> None:
+    """A fresh copy of a fuzzed project (the variant dir made from its source)."""
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(
+        PROJECTS[name], dst, ignore=shutil.ignore_patterns("scratch", "scripts", "truth")
+    )
+    if name == VARIANT:
+        run = yaml.safe_load((dst / "olmoearth_run.yaml").read_text())
+        run["dataset_build"] = dict(DATASET_BUILD)
+        (dst / "olmoearth_run_v.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
+        shutil.copy(dst / "model.yaml", dst / "model_v.yaml")
+
+
 REPLACEMENTS: list[Any] = [
     None, True, 0, -1, 7, 1e308, -1e308, math.nan, math.inf, "", "x", "1e9",
     [], {}, [1, "a"], {"zz_unknown": 1}, [[]], 16384 * 16384,
@@ -48,7 +82,8 @@ REPLACEMENTS: list[Any] = [
 
 
 def _request(project: Path) -> Path:
-    return sorted((project / "prediction").glob("*.geojson"))[0]
+    own = project / "prediction_request_geometry.geojson"
+    return own if own.is_file() else sorted((project / "prediction").glob("*.geojson"))[0]
 
 
 def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -84,8 +119,12 @@ def _mutate(data: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
 @st.composite
 def mutations(draw: st.DrawFn) -> tuple[str, str, tuple[Any, ...], str, Any]:
     project = draw(st.sampled_from(sorted(PROJECTS)))
-    name = draw(st.sampled_from(FILES))
-    src = _request(PROJECTS[project]) if name == "request" else PROJECTS[project] / name
+    name = draw(st.sampled_from(FILES[project]))
+    if project == VARIANT:
+        _copy(project, SOURCES / "variants")
+        src = SOURCES / "variants" / name
+    else:
+        src = _request(PROJECTS[project]) if name == "request" else PROJECTS[project] / name
     text = src.read_text()
     data = json.loads(text) if src.suffix in (".json", ".geojson") else yaml.safe_load(text)
     path = draw(st.sampled_from(_paths(data)))
@@ -101,6 +140,9 @@ def _write(dst: Path, data: Any) -> None:
         dst.write_text(json.dumps(data))  # NaN and Infinity as Python's json writes them
     else:
         dst.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+SOURCES = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-sources-{os.getpid()}"
 
 
 def _names(text: str, target: Path) -> bool:
@@ -124,10 +166,7 @@ def test_mutated_project_never_crashes_and_names_the_file(
 ) -> None:
     project_name, name, path, op, value = mutation
     project = work / "p"
-    shutil.rmtree(project, ignore_errors=True)
-    shutil.copytree(
-        PROJECTS[project_name], project, ignore=shutil.ignore_patterns("scratch", "scripts")
-    )
+    _copy(project_name, project)
     target = _request(project) if name == "request" else project / name
     text = target.read_text()
     data = json.loads(text) if target.suffix in (".json", ".geojson") else yaml.safe_load(text)
@@ -136,12 +175,32 @@ def test_mutated_project_never_crashes_and_names_the_file(
     out = CliRunner().invoke(cli, ["validate", str(project), "--format", "json"])
     assert out.exit_code in (0, 1), f"{mutation}: exit {out.exit_code}: {out.output[-2000:]}"
     assert "Traceback" not in out.output, out.output[-2000:]
-    files = ProjectFiles.from_dir(project)
+    choice = {"run_config": "olmoearth_run_v.yaml"} if project_name == VARIANT else {}
+    try:
+        files = ProjectFiles.from_dir(project, **choice)
+    except ProjectError as e:  # the files themselves: validate must have said so
+        assert out.exit_code == 1, f"{mutation}: validate passed, the run refused: {e}"
+        assert _names(f"{e.path} {e}", target), f"{mutation}: does not name {target.name}: {e}"
+        return
     try:
         preflight(files)
         preflight_error = None
     except PreflightError as e:
         preflight_error = e
+        # the Python API refuses it too, before it writes anything to scratch
+        scratch = work / "refused"
+        shutil.rmtree(scratch, ignore_errors=True)
+        with pytest.raises(PreflightError):
+            EsPredictRunner(
+                files.model_yaml,
+                files.dataset_json,
+                files.partition_strategies_yaml,
+                files.postprocessing_strategies_yaml,
+                files.request_geojson,
+                scratch_path=scratch,
+                checkpoint_path=files.checkpoint,
+            ).partition()
+        assert_scratch_untouched(scratch)
     if out.exit_code == 1:
         errors = [d for d in json.loads(out.stdout) if d["severity"] == "error"]
         assert any(_names(d["file"] + " " + d["message"], target) for d in errors), (

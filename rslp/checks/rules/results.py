@@ -151,8 +151,10 @@ def _raster_fields(
                 if why is not None:
                     out.append(
                         doc.diag(
-                            f"class value {number} does not fit the output layer's {dtype} ({why})",
+                            f"class value {why}: the output layer {name!r} is {dtype}",
                             key,
+                            hint=f"use a value {dtype} holds, or widen the output layer's dtype "
+                            "in dataset.json",
                             rule="results",
                         )
                     )
