@@ -8,6 +8,7 @@ written for either keep working. Any other class path is imported from the PYTHO
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.machinery
 import inspect
@@ -244,10 +245,38 @@ def find_class(class_path: str) -> ClassPathError | None:
     if spec is None:
         why = f"No module named {module_name!r}"
         return ClassPathError(f"does not import: ModuleNotFoundError: {why}", module_name)
-    names = _top_level_names(spec.origin)
-    if names is None or class_name in names:
+    source = _read_source(spec.origin)
+    if source is None:
         return None
-    return ClassPathError(f"module {module_name} has no class {class_name!r}")
+    names = _top_level_names(source)
+    if names is not None and class_name not in names:
+        return ClassPathError(f"module {module_name} has no class {class_name!r}")
+    for top in _required_packages(source):  # what its import would stop at first
+        if importlib.util.find_spec(top) is None:
+            why = f"No module named {top!r}"
+            return ClassPathError(f"does not import: ModuleNotFoundError: {why}", top)
+    return None
+
+
+def _read_source(origin: str | None) -> ast.Module | None:
+    """A Python source file, parsed (None: not a source file, or it does not parse)."""
+    if origin is None or not origin.endswith(".py"):
+        return None
+    try:
+        return ast.parse(Path(origin).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _required_packages(tree: ast.Module) -> list[str]:
+    """Top-level packages a module imports unconditionally (absolute imports at its top)."""
+    out: list[str] = []
+    for node in tree.body:  # not inside try/if: those may be optional
+        if isinstance(node, ast.Import):
+            out += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append(node.module.split(".")[0])
+    return list(dict.fromkeys(out))
 
 
 def _source_spec(module_name: str) -> importlib.machinery.ModuleSpec | None:
@@ -267,16 +296,8 @@ def _source_spec(module_name: str) -> importlib.machinery.ModuleSpec | None:
     return spec
 
 
-def _top_level_names(origin: str | None) -> set[str] | None:
-    """Names a Python source file binds at its top level; None when it cannot be told."""
-    import ast
-
-    if origin is None or not origin.endswith(".py"):
-        return None
-    try:
-        tree = ast.parse(Path(origin).read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return None
+def _top_level_names(tree: ast.Module) -> set[str] | None:
+    """Names a module's source binds at its top level; None when it cannot be told."""
     names: set[str] = set()
     stack: list[ast.stmt] = list(tree.body)
     while stack:

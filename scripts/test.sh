@@ -28,4 +28,9 @@ echo "[test] ruff format --check"; step format .venv/bin/ruff format --check .
 echo "[test] mypy"; step mypy .venv/bin/mypy
 echo "[test] pytest"
 export TMPDIR="${TMPDIR:-/tmp}"
-step pytest .venv/bin/python -m pytest -p no:cacheprovider --durations=25 "$@"
+# Two test processes (pytest-xdist; tests/conftest.py keeps a module, and all Docker tests,
+# in one): CI's two cores. ESRUNNER_TEST_WORKERS=0 runs the suite in this process.
+WORKERS="${ESRUNNER_TEST_WORKERS:-2}"
+PARALLEL=()
+[ "$WORKERS" = 0 ] || PARALLEL=(-n "$WORKERS")
+step pytest .venv/bin/python -m pytest -p no:cacheprovider "${PARALLEL[@]}" --durations=25 "$@"

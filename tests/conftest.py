@@ -24,6 +24,28 @@ SEED_SAMPLE_ERRORS = {
 }
 
 
+def scope_of(nodeid: str) -> str:
+    """The unit a test process runs whole, so its fixtures are built once (pytest-xdist).
+
+    Every Docker test shares one private engine (started and stopped by the session that
+    runs them), so ``tests/docker`` is one scope; any other module is its own scope (its
+    module fixtures, e.g. one demo run, serve all of its tests).
+    """
+    path = nodeid.split("::", 1)[0]
+    return "tests/docker" if path.startswith("tests/docker/") else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Schedule by :func:`scope_of` (``-n 2`` in scripts/test.sh)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return ScopeScheduling(config, log)
+
+
 @pytest.fixture
 def demo_copy(tmp_path: Path) -> Path:
     """A writable copy of the demo project (without any scratch)."""
