@@ -35,15 +35,22 @@ RUN --mount=type=bind,source=.esbuild/project,target=/tmp/esbuild \
 
 FROM deps AS runtime
 ARG PROJECT
+# Any uid runs it (docker run --user "$(id -u):$(id -g)", Kubernetes' runAsUser): every
+# place a run writes besides its scratch is under /tmp (HOME and the caches of torch,
+# matplotlib and the bucket's node copy), and /work is open to all (sticky, like /tmp).
+# With --read-only, give a tmpfs /tmp and a writable scratch mount (docs/build.md).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/esrunner \
     PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp \
-    HOME=/home/esrunner
-RUN echo "esrunner:x:10001:10001:esrunner:/home/esrunner:/usr/sbin/nologin" >> /etc/passwd \
+    HOME=/tmp \
+    XDG_CACHE_HOME=/tmp/.cache \
+    MPLCONFIGDIR=/tmp/.config/matplotlib \
+    ESRUNNER_NODE_DIR=/tmp/esrunner
+RUN echo "esrunner:x:10001:10001:esrunner:/tmp:/usr/sbin/nologin" >> /etc/passwd \
     && echo "esrunner:x:10001:" >> /etc/group \
-    && mkdir -p /home/esrunner /work \
-    && chown 10001:10001 /home/esrunner /work
+    && mkdir -p /work \
+    && chmod 1777 /work
 COPY rslp /opt/esrunner/rslp
 RUN printf '#!/bin/sh\nexec /opt/venv/bin/python -m rslp.cli "$@"\n' > /usr/local/bin/esrunner \
     && chmod 0755 /usr/local/bin/esrunner

@@ -18,12 +18,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from rslp.checks.project import DEFAULT_MAX_WINDOWS
 from rslp.errors import PartitionsFailedError, ProjectError, RunnerError
+
+if TYPE_CHECKING:
+    from rslp.runner.scratch import Scratch
 
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -38,6 +41,7 @@ def reported_errors() -> Iterator[None]:
     """Print runner errors as one line and exit with the documented code."""
     from rslp.bucket import BucketError
     from rslp.runner.lock import ScratchBusyError
+    from rslp.writable import StorageError, storage_error
 
     try:
         yield
@@ -52,7 +56,7 @@ def reported_errors() -> Iterator[None]:
     except ScratchBusyError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BUSY)
-    except BucketError as e:  # the scratch URL, its bucket or the credentials
+    except (BucketError, StorageError) as e:  # the scratch URL, bucket, keys, or directory
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except RunnerError as e:
@@ -63,11 +67,22 @@ def reported_errors() -> Iterator[None]:
         sys.exit(EXIT_INTERRUPTED)
     except (click.ClickException, SystemExit):
         raise
+    except OSError as e:  # a place it cannot write (permissions, read-only, full): the setup's
+        found = storage_error(e)
+        if found is None:
+            _internal(e)
+        click.echo(f"error: {found}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except Exception as e:  # a bug: one line here, the traceback in the log
-        from rslp import logs
+        _internal(e)
 
-        click.echo(f"error: {logs.internal_error(e)}", err=True)
-        sys.exit(EXIT_INTERNAL)
+
+def _internal(e: BaseException) -> NoReturn:
+    """A bug: one line here, the traceback in the log; exits."""
+    from rslp import logs
+
+    click.echo(f"error: {logs.internal_error(e)}", err=True)
+    sys.exit(EXIT_INTERNAL)
 
 
 def _path_option(*names: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -250,6 +265,25 @@ def _log_to(scratch: Path) -> None:
     logs.log_to(scratch / "logs" / "esrunner.log")
 
 
+def open_scratch(location: Path | str) -> Scratch:
+    """The run's scratch, written to once before any work (a probe, removed), and its log.
+
+    A directory this process cannot write (owned by another user, a read-only mount, a
+    full disk) is refused here, naming it, the user and the fix; nothing is left in it.
+    """
+    from rslp.bucket import is_url
+    from rslp.runner.scratch import Scratch
+    from rslp.writable import check_writable
+
+    if not is_url(str(location)):
+        check_writable(Path(location))
+    scratch = Scratch.open(location)
+    if scratch.remote is not None:  # a bucket: its node-local working copy
+        check_writable(scratch.root, "the node directory")
+    _log_to(scratch.root)
+    return scratch
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
@@ -344,12 +378,10 @@ def run(
     from rslp.runner.executors.base import Executor
     from rslp.runner.pipeline import Pipeline, PipelineOptions
     from rslp.runner.progress import Progress
-    from rslp.runner.scratch import Scratch
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
-        scratch = Scratch.open(scratch_dir)
-        _log_to(scratch.root)
+        scratch = open_scratch(scratch_dir)
         options = PipelineOptions(
             steps=parse_steps(steps),
             partition_ids=list(partition_ids) or None,
@@ -473,12 +505,10 @@ def plan(project_dir: Path | None, **given: Path | None) -> None:
     from rslp.checks.preflight import preflight
     from rslp.runner.context import RunContext
     from rslp.runner.preview import preview_plan
-    from rslp.runner.scratch import Scratch
 
     with reported_errors():
         files, scratch_dir = resolve_files(project_dir, **given)
-        scratch = Scratch.open(scratch_dir)
-        _log_to(scratch.root)
+        scratch = open_scratch(scratch_dir)
         preflight(files, import_classes=False)
         report = preview_plan(RunContext(files=files, scratch=scratch))
     click.echo(report.table())
@@ -533,8 +563,10 @@ def finetune(
     With --scratch s3://..., each step starts from the bucket's finetune/ and puts it
     back when it ends (PROJECT_DIR may then be a bucket URL too).
     """
+    from rslp.bucket import is_url
     from rslp.esfinetune_runner import EsFineTuneRunner
     from rslp.runner.scratch import node_dir
+    from rslp.writable import check_writable
 
     chosen = [s.strip() for s in steps.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in FINETUNE_STEPS]
@@ -547,6 +579,8 @@ def finetune(
             raise click.UsageError("a project in a bucket needs --scratch (a bucket URL)")
         name = choose(project_dir, run_config, model_config).name
         root = scratch or default_scratch(project_dir, name)
+        if not is_url(str(root)):
+            check_writable(Path(root))
         runner = EsFineTuneRunner.from_project(
             project_dir, root, max_epochs, run_config=run_config, model_config=model_config
         )

@@ -193,3 +193,49 @@ def test_finetuned_version_locks_builds_and_carries_its_labels(
     assert labels["io.esrunner.checkpoint-sha256"] == sha256_file(version / "checkpoint.ckpt")
     assert labels["io.esrunner.val-accuracy"] == f"{metrics['after']['accuracy']:.4f}"
     assert labels["io.esrunner.project"] == "demo-finetune-v2"
+
+
+def test_readme_docker_run_works_for_any_uid_and_refuses_an_unwritable_scratch(
+    demo_image: dict, tmp_path: Path
+) -> None:
+    """README step 5 as written (`--user "$(id -u):$(id -g)"`), by a person whose uid is
+    not the image's; without `--user`, the scratch they own is refused in one line."""
+    mine = tmp_path / "scratch"
+    mine.mkdir()
+    os.chown(mine, 4242, 4242)
+    mine.chmod(0o755)
+    mount = ["-v", f"{mine}:/work/scratch"]
+    refused = docker("run", "--rm", "--network", "none", *mount, demo_image["tag"], check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    errors = [ln for ln in refused.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, refused.stderr
+    assert "cannot write scratch /work/scratch" in errors[0] and "permission denied" in errors[0]
+    assert "running as uid 10001" in errors[0] and "owned by uid 4242" in errors[0]
+    assert '--user "$(id -u):$(id -g)"' in errors[0] and "internal error" not in refused.stderr
+    assert list(mine.iterdir()) == []  # nothing half-written
+
+    run = docker(
+        "run", "--rm", "--network", "none", "--user", "4242:4242", *mount, demo_image["tag"],
+        timeout=1200,
+    )  # fmt: skip
+    assert "result: /work/scratch/results/result.tif" in run.stdout, run.stderr[-2000:]
+    result = mine / "results" / "result.tif"
+    assert result.stat().st_uid == 4242 and result.stat().st_size > 0
+
+
+def test_read_only_container_with_a_tmpfs_runs_and_checks(demo_image: dict, tmp_path: Path) -> None:
+    """What Kubernetes' restricted security context sets: a read-only root, /tmp a tmpfs."""
+    scratch = tmp_path / "ro"
+    scratch.mkdir()
+    os.chown(scratch, 5151, 5151)
+    locked = ["--read-only", "--tmpfs", "/tmp", "--user", "5151:5151", "--network", "none"]
+    check = docker("run", "--rm", *locked, demo_image["tag"], "check", "/opt/project", check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = docker(
+        "run", "--rm", *locked, "-v", f"{scratch}:/work/scratch", demo_image["tag"], timeout=1200
+    )
+    assert "result: /work/scratch/results/result.tif" in run.stdout, run.stderr[-2000:]
+    ro = docker(
+        "run", "--rm", *locked, "-v", f"{scratch}:/work/scratch:ro", demo_image["tag"], check=False
+    )
+    assert ro.returncode == 2 and "read-only file system" in ro.stderr, ro.stderr[-2000:]
