@@ -258,7 +258,7 @@ def ensure_base(
     _stage(plan.repo, "base", base_body(plan.repo))
     cmd = plan.command(target="base")
     cmd[-1:-1] = ["-t", ref, "--label", f"io.esrunner.base-digest={ref.rsplit(':', 1)[1]}"]
-    _docker_build(cmd, log.with_name(log.name + ".base") if log is not None else None)
+    _docker_build(cmd, build_log(plan, log, "base"), plan)
     return "built"
 
 
@@ -400,8 +400,24 @@ def _stage(repo: Path, part: str, body: str) -> Path:
 NO_BUILDKIT = ("buildx component is missing", "requires BuildKit", "'buildx' is not a docker")
 
 
-def build_failure(output: str) -> str:
-    """One message for a failed ``docker build``: the fix when the client lacks BuildKit."""
+DEFAULT_OS_IMAGE = "python:3.11-slim-bookworm"  # the Dockerfile's BASE_IMAGE default
+_OS_IMAGE = re.compile(r"(?:failed to resolve source metadata for|load metadata for) (\S+)")
+_OS_IMAGE_FAILED = ("failed to do request", "failed to resolve source metadata", "pull access")
+_UNREACHABLE = ("no such host", "dial tcp", "i/o timeout", "connection refused", "TLS handshake")
+_NO_PACKAGE = re.compile(
+    r"(?:No matching distribution found for|Could not find a version that satisfies the "
+    r"requirement) (?P<req>[A-Za-z0-9._-]+(?:\[[^\]]*\])?(?:==[^\s;)]+)?)"
+)
+
+
+def build_failure(output: str, plan: BuildPlan | None = None, log: Path | None = None) -> str:
+    """One message for a failed ``docker build`` that says what to do.
+
+    A client without BuildKit, an OS image whose registry cannot be reached
+    (``--base-image``), a locked package the build cannot fetch (``--wheelhouse``); any
+    other failure quotes its last lines. The whole output is in ``log``, which it names.
+    """
+    where = f" (the whole build log: {log})" if log is not None else ""
     if any(s in output for s in NO_BUILDKIT):
         client = " ".join(docker_cmd())
         return (
@@ -409,8 +425,60 @@ def build_failure(output: str) -> str:
             "needs (bind mounts): install its buildx plugin (Debian: docker-buildx), or point "
             "ESBUILD_DOCKER at a client that has BuildKit (e.g. ESBUILD_DOCKER=/usr/bin/docker)"
         )
+    os_image = _OS_IMAGE.search(output)
+    if os_image is not None and any(s in output for s in _OS_IMAGE_FAILED):
+        ref = os_image.group(1).rstrip(":")
+        given = plan.base_image if plan is not None and plan.base_image else DEFAULT_OS_IMAGE
+        why = (
+            "its registry cannot be reached"
+            if any(s in output for s in _UNREACHABLE)
+            else "the registry refused it (a wrong name, or it needs docker login)"
+        )
+        return (
+            f"cannot get the OS image {given} ({ref}): {why}. Build on an image this engine "
+            f"has: --base-image IMAGE (a Debian bookworm image with python3.11; offline, "
+            "scripts/docker-engine.sh base-image makes esrunner-base:bookworm-py311 with "
+            f"debootstrap){where}"
+        )
+    missing = _NO_PACKAGE.search(output)
+    if missing is not None:
+        req = missing.group("req")
+        name = req.split("==")[0].split("[")[0]
+        locks = _locks_naming(plan, name) if plan is not None else []
+        named = f" (pinned in {', '.join(locks)})" if locks else ""
+        return (
+            f"the build cannot fetch {req}{named}: no wheel of it reaches the container. "
+            "Give one: --wheelhouse DIR (esbuild fills it with pip download on this machine), "
+            f"or build where the package index is reachable (without --wheelhouse){where}"
+        )
     tail = [ln for ln in output.splitlines() if ln.strip()][-6:]
-    return "docker build failed: " + " | ".join(tail)
+    return "docker build failed: " + " | ".join(tail) + where
+
+
+def _locks_naming(plan: BuildPlan, name: str) -> list[str]:
+    """The lock files (repository-relative) that pin ``name``."""
+    key = re.sub(r"[-_.]+", "-", name).lower()
+    found = []
+    for lock in (
+        plan.repo / "requirements" / "base.lock",
+        plan.repo / "data" / plan.project / "requirements.lock",
+    ):
+        if not lock.is_file():
+            continue
+        for line in lock.read_text().splitlines():
+            pin = line.split("==")[0].strip()
+            if "==" in line and re.sub(r"[-_.]+", "-", pin).lower() == key:
+                found.append(str(lock.relative_to(plan.repo)))
+                break
+    return found
+
+
+def build_log(plan: BuildPlan, log: Path | None, part: str = "") -> Path:
+    """Where a build's whole output goes: ``log``, else ``.esbuild/logs/<project>.log``."""
+    if log is not None:
+        return log.with_name(log.name + f".{part}") if part else log
+    name = f"{plan.project}{'-' + part if part else ''}.log"
+    return plan.repo / ".esbuild" / "logs" / name
 
 
 def run_build(plan: BuildPlan, log: Path | None = None, deps_from: str = "") -> str:
@@ -424,28 +492,28 @@ def run_build(plan: BuildPlan, log: Path | None = None, deps_from: str = "") -> 
     stage_locks(plan.repo, plan.repo / "data" / plan.project / "requirements.lock")
     with tempfile.TemporaryDirectory() as tmp:
         iidfile = Path(tmp) / "iid"
-        _docker_build(plan.command(iidfile, deps_from=deps_from), log)
+        _docker_build(plan.command(iidfile, deps_from=deps_from), build_log(plan, log), plan)
         if not iidfile.exists():
             raise BuildError("docker build wrote no image id")
         return iidfile.read_text().strip()
 
 
-def _docker_build(cmd: list[str], log: Path | None) -> None:
+def _docker_build(cmd: list[str], log: Path, plan: BuildPlan | None = None) -> None:
     """Run a ``docker build`` command line with BuildKit and plain progress.
 
     Raises:
-        BuildError: the build failed (its last lines quoted; the whole output in ``log``).
+        BuildError: the build failed (what to do, :func:`build_failure`; the whole output
+            in ``log``).
     """
     cmd = list(cmd)
     cmd.insert(cmd.index("build") + 1, "--progress=plain")
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="1")
     )
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(proc.stdout + proc.stderr)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        raise BuildError(build_failure(proc.stdout + proc.stderr))
+        raise BuildError(build_failure(proc.stdout + proc.stderr, plan, log))
 
 
 def tag_image(image_id: str, tags: list[str]) -> None:

@@ -239,3 +239,24 @@ def test_read_only_container_with_a_tmpfs_runs_and_checks(demo_image: dict, tmp_
         "run", "--rm", *locked, "-v", f"{scratch}:/work/scratch:ro", demo_image["tag"], check=False
     )
     assert ro.returncode == 2 and "read-only file system" in ro.stderr, ro.stderr[-2000:]
+
+
+def test_an_os_image_the_engine_cannot_reach_names_base_image(
+    docker_env: dict, build_repo: Path
+) -> None:
+    """A registry that cannot be reached (`.invalid` never resolves): the fix, not BuildKit's text."""
+    missing = "registry.invalid/esrunner/none:1"
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("esbuild")), "build", str(build_repo / "data" / "demo"),
+            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", missing,
+            "--tag", "esrunner-test/unreachable:ci",
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert f"cannot get the OS image {missing}" in line and "cannot be reached" in line
+    assert "--base-image IMAGE" in line and "scripts/docker-engine.sh base-image" in line
+    log = Path(line.rsplit("the whole build log: ", 1)[1].rstrip(")"))
+    assert "registry.invalid" in log.read_text()  # BuildKit's own words are kept there
