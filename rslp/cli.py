@@ -356,6 +356,20 @@ def cli(verbose: bool) -> None:
         "dataset_build.min_window_success_rate, else 0.9)."
     ),
 )
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="Where inference runs: model.yaml's trainer.accelerator (auto: the GPU when there "
+    "is one), a GPU (cuda), or the CPU even where model.yaml asks for a GPU (cpu).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Predict batches of N (overrides model.yaml's data.init_args.batch_size).",
+)
 @click.option("--local", is_flag=True, hidden=True, help="Accepted for the seed's spelling.")
 def run(
     project_dir: Path | None,
@@ -370,10 +384,13 @@ def run(
     max_retries: int,
     max_windows: int,
     min_window_success_rate: float | None,
+    device: str,
+    batch_size: int | None,
     local: bool,
     **given: Path | None,
 ) -> None:
     """Run the pipeline on PROJECT_DIR, skipping steps that are done and current."""
+    from rslp.runner.device import InferenceSettings
     from rslp.runner.executors import RayExecutor
     from rslp.runner.executors.base import Executor
     from rslp.runner.pipeline import Pipeline, PipelineOptions
@@ -390,6 +407,7 @@ def run(
             max_retries=max_retries,
             max_windows=max_windows,
             min_window_success_rate=min_window_success_rate,
+            inference=InferenceSettings(device, batch_size),
         )
         runner: Executor | None = None
         if executor == "ray":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -22,6 +22,7 @@ from rslp.project import (
     load_partition_strategies,
     load_postprocessing_strategies,
 )
+from rslp.runner.device import InferenceSettings
 from rslp.runner.scratch import Scratch
 from rslp.templates import output_layer_name
 
@@ -61,10 +62,12 @@ class RunContext:
     Args:
         files: the project's files.
         scratch: the scratch directory.
+        inference: the device and batch size asked for (``--device``, ``--batch-size``).
     """
 
     files: ProjectFiles
     scratch: Scratch
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
 
     @cached_property
     def partition_config(self) -> PartitionStrategiesConfig:

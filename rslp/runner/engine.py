@@ -29,6 +29,7 @@ from rslp.errors import RunnerError, StepError
 from rslp.fsutil import write_json_atomic
 from rslp.project import ProjectFiles
 from rslp.runner.context import RunContext
+from rslp.runner.device import InferenceSettings
 from rslp.runner.scratch import Scratch
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class PartitionJob:
         partition_id: the partition.
         num_windows: its planned windows.
         tasks: the steps to run, in pipeline order.
+        inference: the device and batch size asked for.
     """
 
     files: ProjectFiles
@@ -100,6 +102,7 @@ class PartitionJob:
     tasks: tuple[StepTask, ...]
     scratch_url: str | None = None
     project: tuple[str, str, Path] | None = None
+    inference: InferenceSettings = InferenceSettings()
 
 
 @dataclass
@@ -245,13 +248,13 @@ def reset_step(ctx: RunContext, partition_id: str, step: str) -> None:
         shutil.rmtree(scratch.partition_dir(partition_id), ignore_errors=True)
 
 
-_CONTEXTS: dict[tuple[ProjectFiles, str, str], RunContext] = {}
+_CONTEXTS: dict[tuple[ProjectFiles, str, str, InferenceSettings], RunContext] = {}
 
 
 def _context(job: PartitionJob) -> RunContext:
     """The worker's RunContext for a run (its parsed configs are reused within the run)."""
     where = job.scratch_url or str(job.scratch_root)
-    key = (job.files, where, job.run_id)
+    key = (job.files, where, job.run_id, job.inference)
     if key not in _CONTEXTS:
         _CONTEXTS.clear()
         files = job.files
@@ -260,7 +263,9 @@ def _context(job: PartitionJob) -> RunContext:
 
             url, digest, driver_copy = job.project
             files = relocate(files, driver_copy, fetch_project(url, digest)[0])
-        _CONTEXTS[key] = RunContext(files=files, scratch=Scratch.open(where))
+        _CONTEXTS[key] = RunContext(
+            files=files, scratch=Scratch.open(where), inference=job.inference
+        )
     return _CONTEXTS[key]
 
 

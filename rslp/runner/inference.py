@@ -18,6 +18,7 @@ from rslp.errors import ProjectError, StepError
 from rslp.fsutil import atomic_path, sha256_file
 from rslp.logs import quiet_libraries
 from rslp.plugins import class_nodes, import_class, key_str
+from rslp.runner import device
 from rslp.runner.context import WRITER_CLASS, RunContext
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
@@ -64,7 +65,7 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
             "enable_model_summary": False,
         }
     )
-    trainer.setdefault("accelerator", "auto")
+    device.apply(cfg, ctx.files.model_yaml, ctx.inference)
     cpu_autocast(cfg, ctx.files.model_yaml)
     trainer["callbacks"] = [
         cb
@@ -197,8 +198,11 @@ class Predictor:
     def __init__(self, ctx: RunContext) -> None:
         t0 = time.perf_counter()
         config_file = ctx.scratch.inputs / "predict" / "predict.yaml"
+        cfg = predict_config(ctx)
         with atomic_path(config_file) as tmp:
-            tmp.write_text(yaml.safe_dump(predict_config(ctx), sort_keys=False))
+            tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self.batch_size = device.batch_size(cfg)
+        self.batch_size_given = ctx.inference.batch_size is not None
         self.templates = run_templates(ctx)
         with template_env(self.templates):
             cli = lightning_cli(
@@ -261,7 +265,11 @@ class Predictor:
                 self.trainer.predict(
                     self.model, datamodule=self.datamodule, return_predictions=False, ckpt_path=ckpt
                 )
-            except Exception:
+            except Exception as e:
+                if device.is_out_of_memory(e):
+                    raise device.out_of_memory(
+                        self.model_yaml, self.batch_size, self.batch_size_given
+                    ) from None
                 if ckpt is not None:
                     self._explain_checkpoint()
                 raise
@@ -284,6 +292,7 @@ def _predictor_key(ctx: RunContext) -> tuple[str, ...]:
         str(ctx.scratch.dataset),
         # A reused Ray worker process may be handed another GPU than its model was built on.
         os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        repr(ctx.inference),
     )
 
 

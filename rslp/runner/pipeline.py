@@ -40,6 +40,7 @@ from rslp.fsutil import atomic_path, fresh_dir, publish_dir
 from rslp.project import ProjectFiles, read_yaml
 from rslp.project_source import source_of
 from rslp.runner.context import RunContext
+from rslp.runner.device import InferenceSettings, accelerator_for, cuda_devices, worker_gpus
 from rslp.runner.engine import PARTITION_STEPS, RUN_ID_FILE, PartitionJob, StepRecord, StepTask
 from rslp.runner.executors.base import Executor
 from rslp.runner.outcomes import (
@@ -88,6 +89,7 @@ class PipelineOptions:
         max_windows: the most windows a plan may make (checked before partitioning).
         min_window_success_rate: the floor of ready / planned windows (None: the
             project's ``dataset_build.min_window_success_rate``).
+        inference: the device and batch size (``--device``, ``--batch-size``).
     """
 
     steps: tuple[str, ...] = STEPS
@@ -97,6 +99,7 @@ class PipelineOptions:
     max_retries: int = 3
     max_windows: int = DEFAULT_MAX_WINDOWS
     min_window_success_rate: float | None = None
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
 
 
 @dataclass
@@ -208,6 +211,13 @@ class Pipeline:
 
         if not self.checked:
             preflight(self.files, self.options.max_windows, passed_quick=self.prepare)
+            if "inference" in self.options.steps:  # a GPU asked for and none here: now
+                trainer = self.ctx.model_config.get("trainer")
+                accelerator_for(
+                    trainer if isinstance(trainer, dict) else {},
+                    self.files.model_yaml,
+                    self.options.inference.device,
+                )
             self.checked = True
 
     def run(self) -> PipelineResult:
@@ -331,6 +341,7 @@ class Pipeline:
                         tuple(tasks),
                         scratch_url=self.scratch.remote.url if self.scratch.remote else None,
                         project=self._project,
+                        inference=self.options.inference,
                     )
                 )
         return jobs, skipped
@@ -530,4 +541,6 @@ def local_executor(workers: int, scratch: Scratch, options: PipelineOptions) -> 
 
     if workers <= 1:
         return InProcessExecutor()
-    return ProcessExecutor(workers, str(scratch.logs), options.max_retries)
+    accelerator = "cpu" if options.inference.device == "cpu" else "auto"
+    gpus = worker_gpus(workers, cuda_devices(), accelerator)
+    return ProcessExecutor(workers, str(scratch.logs), options.max_retries, gpus)

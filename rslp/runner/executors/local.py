@@ -34,8 +34,10 @@ class InProcessExecutor(Executor):
 _QUEUE: Any = None
 
 
-def _init_worker(threads: int, log_dir: str, events: Any) -> None:
-    """Worker start-up: share the cores, send output to a log file, keep the queue."""
+def _init_worker(threads: int, log_dir: str, events: Any, gpus: Any = None) -> None:
+    """Worker start-up: its own GPU, share the cores, output to a log file, keep the queue."""
+    if gpus is not None:  # before torch starts CUDA: this process sees its GPU alone
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
     import torch
 
     global _QUEUE
@@ -76,12 +78,21 @@ class ProcessExecutor(Executor):
         workers: worker processes.
         log_dir: where each worker's output goes (``worker-<pid>.log``).
         max_retries: attempts after the first for a job whose worker died.
+        gpus: each worker process's ``CUDA_VISIBLE_DEVICES``
+            (:func:`rslp.runner.device.worker_gpus`); None: as the environment says.
     """
 
-    def __init__(self, workers: int, log_dir: str, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        workers: int,
+        log_dir: str,
+        max_retries: int = 3,
+        gpus: list[str | None] | None = None,
+    ) -> None:
         super().__init__(max_retries)
         self.workers = max(1, workers)
         self.log_dir = log_dir
+        self.gpus = gpus if gpus and all(g is not None for g in gpus) else None
         self._ctx = multiprocessing.get_context("spawn")
         self._events: Any = None
         self._pool: ProcessPoolExecutor | None = None
@@ -90,11 +101,16 @@ class ProcessExecutor(Executor):
         if self._events is None:
             self._events = self._ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
+        gpus = None
+        if self.gpus is not None:  # each process of this pool takes one GPU
+            gpus = self._ctx.Queue()
+            for g in self.gpus:
+                gpus.put(g)
         return ProcessPoolExecutor(
             self.workers,
             mp_context=self._ctx,
             initializer=_init_worker,
-            initargs=(threads, self.log_dir, self._events),
+            initargs=(threads, self.log_dir, self._events, gpus),
         )
 
     def prepare(self, workers: int) -> None:
