@@ -94,6 +94,11 @@ class EsPredictRunner:
     ) -> EsPredictRunner:
         """Build a runner from a project directory's standard file names."""
         f = ProjectFiles.from_dir(Path(project_dir), Path(request) if request else None)
+        return cls.from_files(f, scratch_path)
+
+    @classmethod
+    def from_files(cls, f: ProjectFiles, scratch_path: str | Path) -> EsPredictRunner:
+        """Build a runner from located project files (e.g. one variant's)."""
         return cls(
             f.model_yaml,
             f.dataset_json,

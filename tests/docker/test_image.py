@@ -19,6 +19,19 @@ from tests.docker.conftest import BASE_IMAGE, STATE, docker
 pytestmark = pytest.mark.docker
 
 
+def esbuild_build(
+    project: Path, tag: str, base_image: str = BASE_IMAGE
+) -> subprocess.CompletedProcess:
+    """`esbuild build` of a project offline (the session's wheelhouse) on an OS image."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("esbuild")), "build", str(project),
+            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", base_image, "--tag", tag,
+        ],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+
+
 def inspect(ref: str) -> dict:
     return json.loads(docker("image", "inspect", ref).stdout)[0]
 
@@ -100,14 +113,7 @@ def test_config_only_rebuild_reuses_the_dependency_layer(
 ) -> None:
     cfg = build_repo / "data" / "demo" / "postprocessing_strategies.yaml"
     cfg.write_text(cfg.read_text() + "# a config-only change\n")
-    out = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("esbuild")), "build", str(build_repo / "data" / "demo"),
-            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", BASE_IMAGE,
-            "--tag", "esrunner-test/demo:rebuild",
-        ],
-        capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
+    out = esbuild_build(build_repo / "data" / "demo", "esrunner-test/demo:rebuild")
     assert out.returncode == 0, out.stderr[-3000:]
     first = inspect(demo_image["tag"])["RootFS"]["Layers"]
     second = inspect("esrunner-test/demo:rebuild")["RootFS"]["Layers"]
@@ -246,14 +252,7 @@ def test_an_os_image_the_engine_cannot_reach_names_base_image(
 ) -> None:
     """A registry that cannot be reached (`.invalid` never resolves): the fix, not BuildKit's text."""
     missing = "registry.invalid/esrunner/none:1"
-    out = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("esbuild")), "build", str(build_repo / "data" / "demo"),
-            "--wheelhouse", str(STATE / "wheelhouse"), "--base-image", missing,
-            "--tag", "esrunner-test/unreachable:ci",
-        ],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    out = esbuild_build(build_repo / "data" / "demo", "esrunner-test/unreachable:ci", missing)
     assert out.returncode == 1, out.stdout + out.stderr
     (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert f"cannot get the OS image {missing}" in line and "cannot be reached" in line

@@ -191,15 +191,7 @@ def test_mutated_project_never_crashes_and_names_the_file(
         scratch = work / "refused"
         shutil.rmtree(scratch, ignore_errors=True)
         with pytest.raises(PreflightError):
-            EsPredictRunner(
-                files.model_yaml,
-                files.dataset_json,
-                files.partition_strategies_yaml,
-                files.postprocessing_strategies_yaml,
-                files.request_geojson,
-                scratch_path=scratch,
-                checkpoint_path=files.checkpoint,
-            ).partition()
+            EsPredictRunner.from_files(files, scratch).partition()
         assert_scratch_untouched(scratch)
     if out.exit_code == 1:
         errors = [d for d in json.loads(out.stdout) if d["severity"] == "error"]
