@@ -8,6 +8,7 @@ memory at once; the directory is built under a staging name and renamed into pla
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -89,7 +90,8 @@ def _summary(
     area = 0.0
     extents = []
     for (crs, res), bounds in sorted(groups.items()):
-        a = np.asarray(bounds, dtype=np.int64).reshape(-1, 4)
+        flat = itertools.chain.from_iterable(bounds)
+        a = np.fromiter(flat, dtype=np.int64, count=4 * len(bounds)).reshape(-1, 4)
         area += float(((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])).sum()) * res * res
         extents.append([crs, res, *a[:, :2].min(axis=0).tolist(), *a[:, 2:].max(axis=0).tolist()])
     return {
