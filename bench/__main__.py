@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 BENCHMARKS = [
+    "bench.refusal",
     "bench.partition",
     "bench.mosaic",
     "bench.runner",
@@ -17,6 +18,7 @@ BENCHMARKS = [
     "bench.finetune",
     "bench.lock",
     "bench.image",
+    "bench.setup",
 ]
 
 if __name__ == "__main__":

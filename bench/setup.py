@@ -62,12 +62,21 @@ def setup_times(installer: str, work: Path) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def _size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:  # same disk as the caches
         work = Path(tmp)
         pip_cold, pip_warm = setup_times("pip", work)
-        shutil.rmtree(work / "cache-pip")
+        pip_cache = _size_mb(work / "cache-pip")
+        shutil.rmtree(work / "cache-pip", ignore_errors=True)
         uv_cold, uv_warm = setup_times("uv", work)
+        print(
+            f"  (package caches after the cold run: pip {pip_cache:.0f} MB, uv "
+            f"{_size_mb(work / 'cache-uv'):.0f} MB)"
+        )
         print("scripts/setup.sh on a fresh clone (torch, base and dev requirements, the package):")
         for cache, uv, pip in (("cold", uv_cold, pip_cold), ("warm", uv_warm, pip_warm)):
             print(f"  {cache} cache: uv {uv:.1f} s, pip {pip:.1f} s: ratio = {uv / pip:.2f}")
