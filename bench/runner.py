@@ -28,7 +28,9 @@ from rslp.templates import template_values
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
-RSLEARN = str(Path(sys.executable).with_name("rslearn"))
+# rslearn's CLI: its script beside this Python, else the module (a kit on the GPU machine).
+_CLI = Path(sys.executable).with_name("rslearn")
+RSLEARN = [str(_CLI)] if _CLI.exists() else [sys.executable, "-m", "rslearn.main"]
 ESRUNNER = str(Path(sys.executable).with_name("esrunner"))
 
 
@@ -64,11 +66,11 @@ def plain_rslearn(
     total = 0.0
     for sub in ("prepare", "ingest", "materialize"):
         total += timed(
-            [RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"],
+            [*RSLEARN, "dataset", sub, "--root", root, "--workers", "0", "--no-ignore-errors"],
             env,
             peaks,
         )
-    cmd = [RSLEARN, "model", "predict", "--config", str(scratch / "predict.yaml")]
+    cmd = [*RSLEARN, "model", "predict", "--config", str(scratch / "predict.yaml")]
     total += timed([*cmd, "--ckpt_path", str(project / "checkpoint.ckpt")], env, peaks)
     n = len(list((runner.scratch.dataset / "windows").glob("*/*/layers/output/completed")))
     return total, n
