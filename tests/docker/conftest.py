@@ -1,4 +1,4 @@
-"""A real Docker engine for the image tests: started here, stopped at the end.
+"""A real Docker engine for the image tests: started here, stopped at the end of a serial run.
 
 No engine runs on these machines, so the session installs Debian's docker.io (when
 missing), starts dockerd as root with its own data-root, exec-root and socket
@@ -67,7 +67,10 @@ def docker_env() -> Iterator[dict[str, str]]:
             else:
                 os.environ[k] = v
         _engine("prune")  # test images go; the build cache stays, capped
-        if not was_running:
+        # Under pytest-xdist a worker may finish its session fixtures between two batches
+        # of work and set them up again: the engine stays up for the next batch (and the
+        # next run; scripts/docker-engine.sh stop stops it). A serial run stops what it began.
+        if not was_running and "PYTEST_XDIST_WORKER" not in os.environ:
             _engine("stop")
 
 
