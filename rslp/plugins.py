@@ -128,6 +128,9 @@ class ClassPathError(Exception):
                 f"{top!r} is installed but has no module {self.missing!r}: fix the class "
                 "path, or pin the package version that has it"
             )
+        foreign = FOREIGN_PACKAGES.get(top)
+        if foreign is not None:
+            return foreign
         dist = distribution_for(self.missing)
         if dist is None:
             return (
@@ -174,6 +177,19 @@ KNOWN_DISTRIBUTIONS = {
     "osmium": "osmium",
     "wandb": "wandb",
     "einops": "einops",
+}
+
+
+# Import names of packages that cannot be added to a project's requirements: what to say.
+FOREIGN_PACKAGES = {
+    "olmoearth_run": (
+        "module 'olmoearth_run' is the reference runner's own package, distribution "
+        "'olmoearth-runner' (PyPI); it cannot be installed beside this runner's base: "
+        "olmoearth-runner 0.1.14 pins torch==2.7.1, torchvision==0.22.1 and rslearn==0.0.27, "
+        "the base pins torch==2.14.1 and rslearn>=0.1.19,<0.2 (esbuild lock would refuse it). "
+        "Use rslearn's class instead: rslearn.data_sources.planetary_computer.Sentinel2 for "
+        "its Sentinel2L2A (the unified format's transpiled dataset does)"
+    ),
 }
 
 

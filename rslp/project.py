@@ -10,6 +10,7 @@ Both load into the same models.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,11 @@ class ProjectFiles:
         postprocessing_strategies_yaml: postprocessing strategies.
         request_geojson: the prediction request.
         checkpoint: model weights, or None.
-        format: ``seed`` or ``reference``; in the reference format both strategy paths
-            are the project's ``olmoearth_run.yaml`` (each role is a section of it).
+        format: ``seed``, ``reference`` or ``unified``; in the reference format both
+            strategy paths are the project's ``olmoearth_run.yaml`` (each role is a section
+            of it); in the unified format every path but the request and checkpoint is a
+            transpiled file (:func:`rslp.formats.unified.materialize`) of ``source``.
+        source: the unified format's ``olmoearth_config.yaml``, else None.
     """
 
     model_yaml: Path
@@ -48,6 +52,7 @@ class ProjectFiles:
     request_geojson: Path
     checkpoint: Path | None = None
     format: str = formats.SEED
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         """Strategy files named ``olmoearth_run.yaml`` mean the reference format.
@@ -66,16 +71,22 @@ class ProjectFiles:
                 f"is a seed-format file, the other strategies come from {formats.RUN_YAML}",
                 hint="give both strategy files in one format (esrunner convert moves a project)",
             )
-        object.__setattr__(self, "format", formats.REFERENCE if ref[0] else formats.SEED)
+        fmt = formats.REFERENCE if ref[0] else formats.SEED
+        object.__setattr__(self, "format", formats.UNIFIED if self.source else fmt)
 
     def key(self, role: str, key: str) -> str:
         """A seed key path of ``role`` (e.g. ``strategy_small.init_args``) as in the file."""
         return key if self.format == formats.SEED else formats.real_key_str(role, key)
 
     @property
+    def sectioned(self) -> bool:
+        """Whether the strategies are sections of one ``olmoearth_run.yaml``."""
+        return self.format in (formats.REFERENCE, formats.UNIFIED)
+
+    @property
     def project_dir(self) -> Path:
         """The directory relative paths in dataset.json are resolved against."""
-        return self.dataset_json.parent
+        return self.source.parent if self.source is not None else self.dataset_json.parent
 
     @property
     def variant(self) -> str:
@@ -83,7 +94,28 @@ class ProjectFiles:
         from rslp.variants import variant_name
 
         run = self.partition_strategies_yaml if self.format == formats.REFERENCE else None
-        return variant_name(run or self.model_yaml) or ""
+        return variant_name(self.source or run or self.model_yaml) or ""
+
+    def transpiled(self) -> ProjectFiles:
+        """These files, with a unified project's transpiled files written where missing.
+
+        A process of another node (a cluster worker) has not got the driver's cache: the
+        files are transpiled again from ``source`` (same inputs, same bytes).
+        """
+        if self.source is None or self.model_yaml.is_file():
+            return self
+        from rslp.formats.unified import materialize
+
+        mat, probs = materialize(self.source)
+        if mat is None:
+            raise unified_error(self.source, probs)
+        return dataclasses.replace(
+            self,
+            model_yaml=mat.model_yaml,
+            dataset_json=mat.dataset_json,
+            partition_strategies_yaml=mat.run_yaml,
+            postprocessing_strategies_yaml=mat.run_yaml,
+        )
 
     @staticmethod
     def from_dir(
@@ -122,6 +154,8 @@ class ProjectFiles:
                 f" (seed format) or {formats.RUN_YAML} (reference format)",
             )
         variant = choose(d, run_config, model_config)
+        if fmt == formats.UNIFIED:
+            return _unified_files(d, variant.model_config, request)
         no_model = missing_model(variant)
         if no_model is not None:
             raise no_model
@@ -155,6 +189,44 @@ class ProjectFiles:
             checkpoint=ckpt if ckpt.exists() else None,
             format=fmt,
         )
+
+
+def unified_error(source: Path, problems: list[Any]) -> ProjectError:
+    """The first error of a unified file as a :class:`ProjectError` (with the count)."""
+    errors = [p for p in problems if p.severity == "error"]
+    first = errors[0]
+    key = ".".join(str(k) for k in first.key) or None
+    more = f" ({len(errors)} errors; esbuild validate lists them)" if len(errors) > 1 else ""
+    return ProjectError(first.file or source, first.message + more, key, hint=first.hint)
+
+
+def _unified_files(d: Path, source: Path, request: Path | None) -> ProjectFiles:
+    """A unified project's files: its transpiled files, request and checkpoint."""
+    from rslp.formats.unified import materialize
+    from rslp.variants import Variant, variant_name
+
+    mat, probs = materialize(source)
+    if mat is None:
+        raise unified_error(source, probs)
+    if request is None:
+        request = default_request(d)
+        if request is None:
+            raise ProjectError(
+                d / "prediction",
+                f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
+                "prediction/ or prediction_requests/",
+                hint="give the request with the run: --request FILE",
+            )
+    ckpt = Variant(variant_name(source) or "", source).checkpoint(d)
+    return ProjectFiles(
+        model_yaml=mat.model_yaml,
+        dataset_json=mat.dataset_json,
+        partition_strategies_yaml=mat.run_yaml,
+        postprocessing_strategies_yaml=mat.run_yaml,
+        request_geojson=request.resolve(),
+        checkpoint=ckpt if ckpt.exists() else None,
+        source=source,
+    )
 
 
 def request_files(project_dir: Path) -> list[Path]:
@@ -245,7 +317,7 @@ def default_checkpoint(model_yaml: Path, given: str | Path | None) -> Path | Non
 
 
 def _role(files: ProjectFiles, role: str) -> str | None:
-    return role if files.format == formats.REFERENCE else None
+    return role if files.sectioned else None
 
 
 def load_partition_strategies(files: ProjectFiles) -> PartitionStrategiesConfig:

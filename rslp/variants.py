@@ -59,7 +59,11 @@ class Variant:
 
 def variant_name(path: Path) -> str | None:
     """The variant a run config or model config file names; None when it names none."""
-    m = formats.RUN_CONFIG.match(path.name) or _MODEL.match(path.name)
+    m = (
+        formats.RUN_CONFIG.match(path.name)
+        or formats.UNIFIED_CONFIG.match(path.name)
+        or _MODEL.match(path.name)
+    )
     return None if m is None else m.group("variant") or ""
 
 
@@ -76,8 +80,13 @@ def _model_for(project_dir: Path, name: str) -> Path:
 def list_variants(project_dir: Path) -> list[Variant]:
     """Every variant of a directory, the default first (empty when it has no model).
 
-    Reference format: one per run config. Seed format: one per model config.
+    Reference format: one per run config. Unified format: one per
+    ``olmoearth_config*.yaml`` (it is both the run config and the model config). Seed
+    format: one per model config.
     """
+    unified = formats.unified_configs(project_dir)
+    if unified:
+        return [Variant(n, u, u) for u in unified if (n := variant_name(u)) is not None]
     runs = formats.run_configs(project_dir)
     if runs:
         return [
@@ -120,16 +129,32 @@ def choose(
     model = _resolve(d, model_config, "--model-config") if model_config is not None else None
     if run_config is not None:
         run = _resolve(d, run_config, "--run-config")
+        if formats.is_unified_config(run):
+            if model is not None and model != run:
+                raise ProjectError(
+                    model,
+                    f"--model-config does not apply: {run.name} holds the model",
+                    hint="leave --model-config out",
+                )
+            return Variant(variant_name(run) or "", run, run)
         if not formats.is_run_config(run):
             raise ProjectError(
                 run,
                 "is not a run config name",
-                hint="a run config is named olmoearth_run.yaml or olmoearth_run_<variant>.yaml",
+                hint="a run config is named olmoearth_run.yaml or olmoearth_run_<variant>.yaml "
+                "(olmoearth_config.yaml or olmoearth_config_<variant>.yaml in the unified format)",
             )
         name = variant_name(run) or ""
         return Variant(name, model or _model_for(run.parent, name), run)
     found = list_variants(d)
     runs = [v for v in found if v.run_config is not None]
+    if model is not None and any(formats.is_unified_config(v.model_config) for v in found):
+        raise ProjectError(
+            model,
+            "--model-config does not apply to a unified project: its olmoearth_config.yaml "
+            "holds the model",
+            hint="choose a variant with --run-config olmoearth_config_<variant>.yaml",
+        )
     if model is not None:
         default = next((v for v in runs if not v.name), None)
         if runs and default is None and len(runs) > 1:

@@ -8,6 +8,7 @@ Both front doors build a :class:`ProjectDocs`: ``esbuild validate`` from a proje
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,34 @@ class ProjectDocs:
     max_windows: int = DEFAULT_MAX_WINDOWS
     finetune: Any = None
     variant: Variant | None = None
+    source: Path | None = None
+    transpiled: Path | None = None
+
+    def shown(self, d: Diagnostic) -> Diagnostic:
+        """``d`` as the author sees it: a finding in a unified project's transpiled file
+        names the project's ``olmoearth_config.yaml`` (and the transpiled file's key)."""
+        if self.source is None or self.transpiled is None:
+            return d
+        if not d.file.is_relative_to(self.transpiled):
+            return d
+        key = f"(transpiled {d.file.name}) {d.key}" if d.key else f"(transpiled {d.file.name})"
+        out = dataclasses.replace(d, file=self.source, key=key, line=None)
+        network = (
+            d.key is not None
+            and d.key.endswith(".data_source.class_path")
+            and "does not import" in d.message
+        )
+        if network and not self.for_run:
+            # The runner chose this source, not the author: the run needs its package, or
+            # data_sources.yaml names another source (imagery of the project's own).
+            out = dataclasses.replace(
+                out,
+                severity="notice",
+                message="the transpiled data source cannot be imported here: " + d.message,
+                hint=(d.hint + "; or " if d.hint else "")
+                + "replace the source in data_sources.yaml (docs/formats.md)",
+            )
+        return out
 
     def data(self, name: str) -> object:
         """The parsed content of a document, or None when missing or broken."""
@@ -165,6 +194,8 @@ class ProjectDocs:
             except ProjectError as e:
                 bad = Diagnostic(e.path, e.message, hint=e.hint, rule="files")
                 return ProjectDocs(root=root, docs={}, requests=[], found=[bad]), [bad]
+        if fmt == formats.UNIFIED:
+            return _unified_docs(root, variant, requests, **options)
         ckpt = variant.checkpoint(root)
         run = variant.run_config or root / formats.RUN_YAML
         paths = {role: root / role for role in ROLES}
@@ -244,7 +275,7 @@ class ProjectDocs:
         files: ProjectFiles, max_windows: int = DEFAULT_MAX_WINDOWS
     ) -> tuple[ProjectDocs, list[Diagnostic]]:
         """The files of one run, checked as the run will use them (``for_run``)."""
-        return ProjectDocs.load(
+        project, diags = ProjectDocs.load(
             files.project_dir,
             {role: getattr(files, attr) for role, attr in ROLES.items()},
             [files.request_geojson],
@@ -252,6 +283,10 @@ class ProjectDocs:
             for_run=True,
             max_windows=max_windows,
         )
+        if files.source is not None:
+            project.source = files.source
+            project.transpiled = files.model_yaml.parent
+        return project, diags
 
 
 ANNOTATIONS_DIR = "annotations"
@@ -269,6 +304,61 @@ def variants_of(
     if run_config is not None or model_config is not None:
         return [choose(root, run_config, model_config)]
     return list_variants(root) or [choose(root)]
+
+
+def _unified_docs(
+    root: Path, variant: Variant, requests: list[Path], **options: Any
+) -> tuple[ProjectDocs, list[Diagnostic]]:
+    """A unified project: its file checked, then its transpiled files as the run reads them."""
+    from rslp.formats.unified import materialize
+
+    source = variant.model_config
+    doc, diags = load_document(source)
+    if diags:
+        return ProjectDocs(root=root, docs={}, requests=[], found=list(diags)), diags
+    mat, probs = materialize(source)
+    for p in probs:
+        if p.file is not None and p.file != source:
+            diags.append(Diagnostic(p.file, p.message, hint=p.hint, rule="unified"))
+        else:
+            diags.append(
+                doc.diag(p.message, p.key, hint=p.hint, rule="unified", severity=p.severity)
+            )
+    if mat is None:
+        project = ProjectDocs(root=root, docs={}, requests=[], found=list(diags), variant=variant)
+        return project, diags
+    ckpt = variant.checkpoint(root)
+    reqs = root / "requirements.txt"
+    paths = {
+        "dataset.json": mat.dataset_json,
+        "model.yaml": mat.model_yaml,
+        **{r: mat.run_yaml for r in SECTION_ROLES},
+    }
+    project, more = ProjectDocs.load(
+        root,
+        paths,
+        requests,
+        checkpoint=ckpt if ckpt.exists() else None,
+        requirements=reqs if reqs.exists() else None,
+        **options,
+    )
+    project.variant = variant
+    project.source = source
+    project.transpiled = mat.root
+    project.docs[formats.UNIFIED_YAML] = doc
+    diags += more
+    if not requests:
+        missing = Diagnostic(
+            root / "prediction",
+            f"no request here (no {formats.REFERENCE_REQUEST}, no *.geojson in prediction/ "
+            "or prediction_requests/): the request rules were not run",
+            hint="give the request with the run: esrunner run DIR --request FILE",
+            rule="files",
+            severity="warning",
+        )
+        diags.append(missing)
+    project.found = list(diags)
+    return project, diags
 
 
 def _has_finetune(root: Path, run: Path) -> bool:

@@ -27,6 +27,13 @@ from rslp.runner.scratch import Scratch
 from rslp.templates import output_layer_name
 
 WRITER_CLASS = "RslearnWriter"
+# Writers the runner points at its dataset: rslearn's, and the multi-head one.
+WRITER_CLASSES = (WRITER_CLASS, "MultiFieldWriter")
+
+
+def is_writer(class_path: object) -> bool:
+    """Whether a callback's class_path is a prediction writer the runner knows."""
+    return str(class_path).rsplit(".", 1)[-1] in WRITER_CLASSES
 DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
 
 
@@ -38,7 +45,7 @@ def find_writer(model_config: Any) -> tuple[int, dict[str, Any]] | None:
     trainer = model_config.get("trainer") if isinstance(model_config, dict) else None
     callbacks = trainer.get("callbacks") if isinstance(trainer, dict) else None
     for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
-        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS):
+        if isinstance(cb, dict) and is_writer(cb.get("class_path", "")):
             return i, cb
     return None
 

@@ -263,6 +263,7 @@ def _context(job: PartitionJob) -> RunContext:
 
             url, digest, driver_copy = job.project
             files = relocate(files, driver_copy, fetch_project(url, digest)[0])
+        files = files.transpiled()  # a unified project's files, on a node without them
         _CONTEXTS[key] = RunContext(
             files=files, scratch=Scratch.open(where), inference=job.inference
         )

@@ -19,7 +19,7 @@ from rslp.fsutil import atomic_path, sha256_file
 from rslp.logs import quiet_libraries
 from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner import device
-from rslp.runner.context import WRITER_CLASS, RunContext
+from rslp.runner.context import RunContext, is_writer
 from rslp.runner.dataset import open_dataset
 from rslp.runner.guard import trap_exit
 from rslp.runner.outcomes import rejected_names
@@ -70,7 +70,7 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
     trainer["callbacks"] = [
         cb
         for cb in trainer.get("callbacks") or []
-        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith(WRITER_CLASS)
+        if isinstance(cb, dict) and is_writer(cb.get("class_path", ""))
     ]
     for cb in trainer["callbacks"]:
         args = cb.setdefault("init_args", {})

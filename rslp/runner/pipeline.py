@@ -499,7 +499,9 @@ def input_files(files: ProjectFiles, scratch: Scratch) -> dict[str, Path | None]
         "request.geojson": files.request_geojson,
         "checkpoint.ckpt": files.checkpoint,
     }
-    if files.format == formats.REFERENCE:
+    if files.source is not None:
+        out[formats.UNIFIED_YAML] = files.source
+    if files.sectioned:
         run = read_yaml(files.partition_strategies_yaml)
         for role in (formats.PARTITION_ROLE, formats.POSTPROCESSING_ROLE):
             out[role] = _write_section(scratch, role, formats.section(run, role))

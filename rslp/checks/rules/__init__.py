@@ -86,7 +86,7 @@ def run_rules(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
     """
     for rule in rules:
         project.found += rule(project)
-    return sorted(project.found, key=Diagnostic.order)
+    return sorted((project.shown(d) for d in project.found), key=Diagnostic.order)
 
 
 def check_variants(

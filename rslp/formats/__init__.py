@@ -1,6 +1,6 @@
-"""The two project formats, and how the reference format's file maps onto the seed's roles.
+"""The three project formats, and how the reference format's file maps onto the seed's roles.
 
-A project is written in one of two formats; both load into the same config models
+A project is written in one of three formats; all load into the same config models
 (:mod:`rslp.config`), so every step, check and build sees one project model:
 
 - **seed** (the seed's esrunner): ``partition_strategies.yaml``,
@@ -8,6 +8,9 @@ A project is written in one of two formats; both load into the same config model
   ``prediction_requests/``).
 - **reference** (the olmoearth-runner package): one ``olmoearth_run.yaml`` and the request
   ``prediction_request_geometry.geojson``.
+- **unified** (the reference's newest projects): one ``olmoearth_config.yaml`` that
+  :mod:`rslp.formats.unified` transpiles into the reference format's three files
+  (``dataset.json``, ``model.yaml``, ``olmoearth_run.yaml``); the run reads those.
 
 In the reference format, ``olmoearth_run.yaml`` plays both strategy roles: each role is a
 *section* of it, whose keys are the seed's keys mapped onto the reference's key paths
@@ -22,7 +25,9 @@ from typing import Any
 
 SEED = "seed"
 REFERENCE = "reference"
-FORMATS = (SEED, REFERENCE)
+UNIFIED = "unified"
+FORMATS = (SEED, REFERENCE, UNIFIED)
+UNIFIED_YAML = "olmoearth_config.yaml"
 
 RUN_YAML = "olmoearth_run.yaml"
 REFERENCE_REQUEST = "prediction_request_geometry.geojson"
@@ -64,6 +69,24 @@ def run_configs(project_dir: Path) -> list[Path]:
     return sorted(p for p in project_dir.glob("olmoearth_run*.yaml") if is_run_config(p))
 
 
+# ``olmoearth_config.yaml`` or ``olmoearth_config_<variant>.yaml``: a unified project file.
+UNIFIED_CONFIG = re.compile(
+    r"^olmoearth_config(?:_(?P<variant>[A-Za-z0-9][A-Za-z0-9_.-]*))?\.yaml$"
+)
+
+
+def is_unified_config(path: Path) -> bool:
+    """Whether a file is a unified project file (:data:`UNIFIED_CONFIG`)."""
+    return UNIFIED_CONFIG.match(path.name) is not None
+
+
+def unified_configs(project_dir: Path) -> list[Path]:
+    """The unified project files in a directory, by name."""
+    return sorted(
+        p for p in project_dir.glob("olmoearth_config*.yaml") if is_unified_config(p)
+    )
+
+
 class FormatError(ValueError):
     """A directory whose format cannot be told; ``path`` is the file to look at."""
 
@@ -77,16 +100,32 @@ class FormatError(ValueError):
 _MISSPELLED = re.compile(r"^olmoearth_run(?:_[A-Za-z0-9][A-Za-z0-9_.-]*)?\.(?:yml|json|YAML|YML)$")
 
 
+_MISSPELLED_UNIFIED = re.compile(
+    r"^olmoearth_config(?:_[A-Za-z0-9][A-Za-z0-9_.-]*)?\.(?:yml|json|YAML|YML)$"
+)
+
+
 def detect_format(project_dir: Path) -> str | None:
     """``reference`` when the directory has a run config and no seed strategy files.
 
-    Returns ``seed`` when it has either seed strategy file, None when it has neither format's
-    files. Raises :class:`FormatError` when it has both (which one is meant is unclear), or
-    when its only run config is spelled otherwise (``olmoearth_run.yml``: the reference
-    runner reads ``.yaml`` alone, so this runner does too, and says so).
+    Returns ``unified`` when it has an ``olmoearth_config.yaml`` (and nothing of the other
+    formats), ``seed`` when it has either seed strategy file, None when it has no format's
+    files. Raises :class:`FormatError` when it has two formats' files (which one is meant
+    is unclear), or when its only run config is spelled otherwise (``olmoearth_run.yml``:
+    the reference runner reads ``.yaml`` alone, so this runner does too, and says so).
     """
     seed = [n for n in (PARTITION_ROLE, POSTPROCESSING_ROLE) if (project_dir / n).is_file()]
     runs = [p.name for p in run_configs(project_dir)]
+    unified = [p.name for p in unified_configs(project_dir)]
+    if unified and (seed or runs):
+        other = ", ".join(seed or runs)
+        raise FormatError(
+            project_dir / unified[0],
+            f"{', '.join(unified)} (unified format) and {other} are both here; keep one format",
+            hint="esrunner convert DIR --to reference writes the unified file's files elsewhere",
+        )
+    if unified:
+        return UNIFIED
     ref = bool(runs)
     if seed and ref:
         raise FormatError(
@@ -97,7 +136,11 @@ def detect_format(project_dir: Path) -> str | None:
     if ref:
         return REFERENCE
     if not seed:
-        odd = sorted(p for p in project_dir.glob("olmoearth_run*") if _MISSPELLED.match(p.name))
+        odd = sorted(
+            p
+            for p in project_dir.glob("olmoearth_*")
+            if _MISSPELLED.match(p.name) or _MISSPELLED_UNIFIED.match(p.name)
+        )
         if odd:
             meant = odd[0].name.rsplit(".", 1)[0] + ".yaml"
             raise FormatError(

@@ -1,0 +1,55 @@
+"""Prediction writers for models with several heads.
+
+rslearn's ``RslearnWriter`` writes one output (``selector`` picks a head of a multi-task
+model). :class:`MultiFieldWriter` writes every head: a ``MultiTask`` gives one processed
+output per task (a ``1 x H x W`` class map, or values), and the writer stacks them into
+the output layer's bands in ``fields`` order (the unified format's field order), so one
+layer holds every head and the legend's ``band_index`` N is field N.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rslearn.train.prediction_writer import RslearnWriter
+
+
+class MultiFieldWriter(RslearnWriter):
+    """Write each head of a multi-task model into one band of the output layer.
+
+    Use it where a model's heads are the fields of one raster layer (the transpiled model
+    config of an ``olmoearth_config.yaml`` does); with one head, ``RslearnWriter`` with a
+    ``selector`` does the same.
+
+    Args:
+        output_layer: the raster layer written (a band per field).
+        fields: the task names, in band order.
+        kwargs: ``RslearnWriter``'s other arguments (``path``, ``merger``...).
+    """
+
+    def __init__(self, output_layer: str, fields: list[str], **kwargs: Any) -> None:
+        super().__init__(output_layer=output_layer, **kwargs)
+        if not fields:
+            raise ValueError("fields is empty: give the task names in band order")
+        self.fields = list(fields)
+
+    def process_output(
+        self, window: Any, crop_idx: int, num_crops: int, cur_bounds: Any, output: Any
+    ) -> None:
+        """Stack the heads' outputs (a dict by task) into bands, then write as usual."""
+        if isinstance(output, dict):
+            missing = [f for f in self.fields if f not in output]
+            if missing:
+                raise ValueError(
+                    f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
+                )
+            bands = []
+            for f in self.fields:
+                a = output[f]
+                a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+                bands.append(a if a.ndim == 3 else a[None])
+            kinds = {b.dtype for b in bands}
+            dtype = np.result_type(*kinds) if len(kinds) > 1 else bands[0].dtype
+            output = np.concatenate([b.astype(dtype, copy=False) for b in bands], axis=0)
+        super().process_output(window, crop_idx, num_crops, cur_bounds, output)

@@ -1,0 +1,244 @@
+"""The unified format: one ``olmoearth_config.yaml`` (the reference's newest projects).
+
+:mod:`~rslp.formats.unified.schema` is the file's pydantic models,
+:mod:`~rslp.formats.unified.transpile` what a run makes of it. This module reads a file
+into problems (key path, message, hint) and writes the transpiled files a run uses into a
+cache directory named by their inputs' digest (:func:`materialize`): every process of a
+node reads the same files, and one that lacks them (another node of a cluster) writes them
+again from the project, which gives the same bytes.
+
+``data_sources.yaml`` beside the file (optional) replaces data sources: a mapping from a
+layer name (``sentinel2_l2a_lookbehind_1``) or a modality key (``sentinel2_l2a``) to an
+rslearn data source (``class_path``, ``init_args``, optionally ``query_config``...), e.g.
+LocalFiles over imagery in the project, to run offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from rslp.formats.unified.schema import UnifiedConfig, head_problems
+
+UNIFIED_YAML = "olmoearth_config.yaml"
+DATA_SOURCES_YAML = "data_sources.yaml"
+TRANSPILER_VERSION = "1"
+# The files written for a run, by the role they play.
+DATASET_FILE = "dataset.json"
+MODEL_FILE = "model.yaml"
+RUN_FILE = "olmoearth_run.yaml"
+RESULTS_FILE = "inference_results_config.json"
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a unified file: where, what, and what to do."""
+
+    key: KeyPath
+    message: str
+    hint: str | None = None
+    severity: str = "error"
+    file: Path | None = None
+
+
+def _clean_loc(data: Any, loc: tuple[Any, ...]) -> KeyPath:
+    """pydantic's error location without its union tags (keys not in the data)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict | list):
+            if isinstance(part, str) and not isinstance(node, list) and part.isidentifier():
+                # a missing key: named; a union tag (a class or tag name) is skipped
+                if part[:1].islower() and part not in ("list", "mapping"):
+                    out.append(part)
+                    node = None
+            continue
+        else:
+            break
+    return tuple(out)
+
+
+def _message(err: Any, key: KeyPath) -> tuple[str, str | None]:
+    kind = err.get("type", "")
+    name = key[-1] if key else ""
+    if kind == "missing":
+        if name == "config_version":
+            return "config_version is missing", "add config_version: 0.13.0 at the top"
+        return f"required key {name!r} is missing", None
+    if kind == "extra_forbidden":
+        return (
+            f"unknown key {name!r}",
+            "remove it, or check its spelling against docs/formats.md (the unified format)",
+        )
+    if kind in ("union_tag_invalid", "literal_error"):
+        return f"{err['msg']}", None
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, "), None
+
+
+def problems_of(data: Any) -> tuple[UnifiedConfig | None, list[Problem]]:
+    """Validate parsed YAML; the config when it is valid, else every problem found."""
+    if not isinstance(data, dict):
+        return None, [Problem((), "expected a mapping at the top level")]
+    try:
+        cfg = UnifiedConfig.model_validate(data)
+    except ValidationError as e:
+        seen: set[tuple[KeyPath, str]] = set()
+        out: list[Problem] = []
+        for err in e.errors():
+            key = _clean_loc(data, tuple(err["loc"]))
+            msg, hint = _message(err, key)
+            if (key, msg) not in seen:
+                seen.add((key, msg))
+                out.append(Problem(key, msg, hint))
+        return None, out
+    probs = [Problem(k, m) for k, m in head_problems(cfg)]
+    if cfg.model is None:
+        probs.append(Problem(("model",), "no model: a prediction needs model.encoder and model.tasks"))
+    if cfg.prediction_requests is None:
+        probs.append(
+            Problem(
+                ("prediction_requests",),
+                "no prediction_requests: a prediction needs its partitioners",
+                hint="add prediction_requests.partitioners (request_to_partitions, "
+                "partition_to_windows)",
+            )
+        )
+    for section in ("training", "labeled_data_prep"):
+        if getattr(cfg, section) is not None:
+            probs.append(
+                Problem(
+                    (section,),
+                    f"{section} is not used by predictions (fine-tuning from a unified file "
+                    "is not supported yet)",
+                    severity="notice",
+                )
+            )
+    return cfg, probs
+
+
+def read_overrides(project_dir: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """``data_sources.yaml`` of a project (None when absent), and its problems."""
+    path = project_dir / DATA_SOURCES_YAML
+    if not path.is_file():
+        return None, []
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return None, [Problem((), f"not valid YAML{where}", file=path)]
+    if not isinstance(data, dict):
+        return None, [Problem((), "expected a mapping: layer or modality -> data source", file=path)]
+    probs = []
+    for k, v in data.items():
+        if not isinstance(v, dict) or not isinstance(v.get("class_path"), str):
+            probs.append(
+                Problem((k,), "expected a data source with a class_path", file=path)
+            )
+    return data, probs
+
+
+def config_digest(config: Path) -> str:
+    """What the transpiled files depend on: the file, its overrides, the bundle, this code."""
+    h = hashlib.sha256()
+    h.update(TRANSPILER_VERSION.encode())
+    h.update(str(config.resolve().parent).encode())
+    for p in (config, config.parent / DATA_SOURCES_YAML):
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    """Where transpiled files are kept: ``$ESRUNNER_NODE_DIR/transpiled`` (node-local)."""
+    from rslp.bucket import node_base
+
+    return node_base() / "transpiled"
+
+
+@dataclass(frozen=True)
+class Materialized:
+    """The transpiled files of one unified file, on disk."""
+
+    root: Path
+
+    @property
+    def dataset_json(self) -> Path:
+        """The dataset config."""
+        return self.root / DATASET_FILE
+
+    @property
+    def model_yaml(self) -> Path:
+        """The model config."""
+        return self.root / MODEL_FILE
+
+    @property
+    def run_yaml(self) -> Path:
+        """The strategies and legend, as an ``olmoearth_run.yaml``."""
+        return self.root / RUN_FILE
+
+    @property
+    def results_json(self) -> Path:
+        """The legend alone."""
+        return self.root / RESULTS_FILE
+
+
+def write_files(out: Path, cfg: UnifiedConfig, project_dir: Path, overrides: Any) -> None:
+    """Write the transpiled files of ``cfg`` into the directory ``out``."""
+    from rslp.formats.unified.transpile import transpile
+
+    t = transpile(cfg, project_dir, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    header = f"# Transpiled from {project_dir / UNIFIED_YAML} by esrunner; do not edit.\n"
+    (out / DATASET_FILE).write_text(json.dumps(t.dataset, indent=2) + "\n")
+    (out / MODEL_FILE).write_text(header + yaml.safe_dump(t.model, sort_keys=False))
+    (out / RUN_FILE).write_text(header + yaml.safe_dump(t.run, sort_keys=False))
+    (out / RESULTS_FILE).write_text(json.dumps(t.results, indent=2) + "\n")
+
+
+def materialize(config: Path) -> tuple[Materialized | None, list[Problem]]:
+    """The transpiled files of ``config`` (written once per digest), or the problems.
+
+    Returns None with the problems when the file has an error (nothing is written).
+    """
+    from rslp.fsutil import fresh_dir, publish_dir
+
+    config = config.resolve()
+    try:
+        data = yaml.safe_load(config.read_text())
+    except FileNotFoundError:
+        return None, [Problem((), "file does not exist")]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return None, [Problem((), f"not valid YAML{where}")]
+    cfg, probs = problems_of(data)
+    overrides, more = read_overrides(config.parent)
+    probs += more
+    if cfg is None or any(p.severity == "error" for p in probs):
+        return None, probs
+    final = cache_root() / config_digest(config)[:16]
+    if not (final / RESULTS_FILE).is_file():
+        staging = fresh_dir(final.parent / f".{final.name}.{os.getpid()}")
+        write_files(staging, cfg, config.parent, overrides)
+        try:
+            publish_dir(staging, final)
+        except OSError:
+            if not (final / RESULTS_FILE).is_file():
+                raise
+    return Materialized(final), probs
