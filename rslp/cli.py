@@ -632,16 +632,19 @@ def finetune(
 @click.option(
     "--to",
     "to",
-    type=click.Choice(["seed", "reference"]),
+    type=click.Choice(["seed", "reference", "legacy"]),
     required=True,
-    help="seed: partition_/postprocessing_strategies.yaml; reference: olmoearth_run.yaml.",
+    help="seed: partition_/postprocessing_strategies.yaml; reference (or legacy): "
+    "olmoearth_run.yaml, dataset.json, model.yaml (a unified project: its transpiled files).",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="A new directory.")
 def convert(project_dir: Path, to: str, out: Path) -> None:
-    """Write PROJECT_DIR in the other project format, as a new project at --out.
+    """Write PROJECT_DIR in another project format, as a new project at --out.
 
-    Both formats hold the same project: the result runs to the same results. Other files
-    are copied; YAML comments of the converted files are not kept.
+    Seed and reference formats hold the same project: the result runs to the same
+    results. A unified project (olmoearth_config.yaml) becomes the reference-format files
+    a run of it uses, for reading or editing. Other files are copied; YAML comments of
+    the converted files are not kept.
     """
     from rslp.convert import convert as run_convert
 
@@ -649,7 +652,7 @@ def convert(project_dir: Path, to: str, out: Path) -> None:
         notes = run_convert(project_dir, to, out)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {out} ({to} format)")
+    click.echo(f"wrote {out} ({'reference' if to == 'legacy' else to} format)")
 
 
 def seed_spelling(args: list[str]) -> list[str]:

@@ -238,6 +238,40 @@ def to_seed(files: ProjectFiles, staging: Path) -> list[str]:
     return notes
 
 
+LEGACY = {"legacy": formats.REFERENCE}
+
+
+def from_unified(files: ProjectFiles, to: str, out: Path) -> list[str]:
+    """A unified project written out as the reference format: what its runs use.
+
+    ``dataset.json``, ``model.yaml`` and ``olmoearth_run.yaml`` are the transpiled files
+    (``data_sources.yaml`` is part of ``dataset.json`` then); every other file is copied.
+    The way back is not written: a reference project holds what a unified file cannot
+    say (any rslearn model), so ``--to unified`` is refused.
+    """
+    if to != formats.REFERENCE or files.source is None:
+        raise ProjectError(
+            files.project_dir,
+            f"converting to the {to} format is not supported: a unified project converts "
+            "to the reference format (--to reference), and only that way",
+        )
+    from rslp.formats.unified import DATA_SOURCES_YAML
+
+    out = out.resolve()
+    if out.exists():
+        raise ProjectError(out, "already exists; give a new directory")
+    leave = {files.source.name, DATA_SOURCES_YAML}
+    with new_dir(out) as staging:
+        copy_project(files.project_dir, staging, leave, set())
+        shutil.copyfile(files.dataset_json, staging / "dataset.json")
+        shutil.copyfile(files.model_yaml, staging / "model.yaml")
+        shutil.copyfile(files.partition_strategies_yaml, staging / formats.RUN_YAML)
+    notes = [f"{files.source.name} transpiled: dataset.json, model.yaml, {formats.RUN_YAML}"]
+    if (files.project_dir / DATA_SOURCES_YAML).is_file():
+        notes.append(f"{DATA_SOURCES_YAML}'s sources are in dataset.json")
+    return notes
+
+
 def convert(project_dir: Path, to: str, out: Path) -> list[str]:
     """Convert ``project_dir`` into format ``to`` (``seed`` or ``reference``) at ``out``.
 
@@ -248,11 +282,14 @@ def convert(project_dir: Path, to: str, out: Path) -> list[str]:
         ProjectError: the project cannot be read, is already in that format, or ``out``
             exists.
     """
+    to = LEGACY.get(to, to)
     if to not in formats.FORMATS:
         raise ProjectError(
             project_dir, f"unknown format {to!r}; use one of {list(formats.FORMATS)}"
         )
     files = ProjectFiles.from_dir(project_dir)
+    if files.format == formats.UNIFIED or to == formats.UNIFIED:
+        return from_unified(files, to, out)
     if files.format == to:
         raise ProjectError(project_dir, f"the project is already in the {to} format")
     out = out.resolve()

@@ -73,8 +73,11 @@ class ProjectDocs:
     transpiled: Path | None = None
 
     def shown(self, d: Diagnostic) -> Diagnostic:
-        """``d`` as the author sees it: a finding in a unified project's transpiled file
-        names the project's ``olmoearth_config.yaml`` (and the transpiled file's key)."""
+        """``d`` as the author sees it.
+
+        A finding in a unified project's transpiled file names the project's
+        ``olmoearth_config.yaml`` (and the transpiled file's key).
+        """
         if self.source is None or self.transpiled is None:
             return d
         if not d.file.is_relative_to(self.transpiled):

@@ -39,17 +39,28 @@ class MultiFieldWriter(RslearnWriter):
     ) -> None:
         """Stack the heads' outputs (a dict by task) into bands, then write as usual."""
         if isinstance(output, dict):
-            missing = [f for f in self.fields if f not in output]
-            if missing:
-                raise ValueError(
-                    f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
-                )
-            bands = []
-            for f in self.fields:
-                a = output[f]
-                a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
-                bands.append(a if a.ndim == 3 else a[None])
-            kinds = {b.dtype for b in bands}
-            dtype = np.result_type(*kinds) if len(kinds) > 1 else bands[0].dtype
-            output = np.concatenate([b.astype(dtype, copy=False) for b in bands], axis=0)
+            output = stack_fields(output, self.fields)
         super().process_output(window, crop_idx, num_crops, cur_bounds, output)
+
+
+def stack_fields(output: dict[str, Any], fields: list[str]) -> np.ndarray:
+    """The heads' outputs as one ``(fields, H, W)`` array, in ``fields`` order.
+
+    Each head gives a ``1 x H x W`` (or ``H x W``) array or tensor; mixed dtypes become
+    their common type (class ids and a regression's floats: float).
+
+    Raises:
+        ValueError: a field has no output.
+    """
+    missing = [f for f in fields if f not in output]
+    if missing:
+        raise ValueError(
+            f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
+        )
+    bands = []
+    for f in fields:
+        a = output[f]
+        a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        bands.append(a if a.ndim == 3 else a[None])
+    dtype = np.result_type(*[b.dtype for b in bands])
+    return np.concatenate([b.astype(dtype, copy=False) for b in bands], axis=0)

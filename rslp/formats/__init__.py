@@ -82,9 +82,7 @@ def is_unified_config(path: Path) -> bool:
 
 def unified_configs(project_dir: Path) -> list[Path]:
     """The unified project files in a directory, by name."""
-    return sorted(
-        p for p in project_dir.glob("olmoearth_config*.yaml") if is_unified_config(p)
-    )
+    return sorted(p for p in project_dir.glob("olmoearth_config*.yaml") if is_unified_config(p))
 
 
 class FormatError(ValueError):

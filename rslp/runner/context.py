@@ -34,6 +34,8 @@ WRITER_CLASSES = (WRITER_CLASS, "MultiFieldWriter")
 def is_writer(class_path: object) -> bool:
     """Whether a callback's class_path is a prediction writer the runner knows."""
     return str(class_path).rsplit(".", 1)[-1] in WRITER_CLASSES
+
+
 DEFAULT_NODATA = {"uint8": 255, "uint16": 65535, "uint32": 4294967295, "int8": -128}
 
 
@@ -199,6 +201,7 @@ class RunContext:
                 f"nodata_value {nodata} is a valid class id ({hidden!r})",
                 f"layers.{name}.band_sets[0].nodata_value",
             )
+        fields = Legend.fields_of(self.postprocessing_config.inference_results_config)
         return OutputLayer(
             name=name,
             type="raster",
@@ -207,4 +210,5 @@ class RunContext:
             nodata=nodata,
             class_names=class_names,
             legend=legend,
+            fields=fields if len(fields) > 1 else [],
         )

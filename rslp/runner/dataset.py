@@ -99,23 +99,29 @@ def local_files_source(layer: Any, project_dir: Path) -> tuple[dict[str, Any], P
 
 def write_dataset_config(ctx: RunContext) -> dict[str, Any]:
     """Write ``dataset/config.json`` of a run (see :func:`write_config`)."""
-    return write_config(ctx.dataset_config, ctx.files.dataset_json, ctx.scratch)
+    return write_config(
+        ctx.dataset_config, ctx.files.dataset_json, ctx.scratch, ctx.files.project_dir
+    )
 
 
 def write_config(
-    dataset_config: dict[str, Any], dataset_json: Path, scratch: Scratch
+    dataset_config: dict[str, Any],
+    dataset_json: Path,
+    scratch: Scratch,
+    project_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``<scratch>/dataset/config.json``: dataset.json with project-relative paths resolved.
 
     A LocalFiles ``src_dir`` that is a relative path means relative to the project
-    directory (where dataset.json lives); it is mirrored into ``inputs/local_files``.
+    directory (``project_dir``, default where dataset.json lives; a unified project's
+    transpiled dataset.json lives elsewhere); it is mirrored into ``inputs/local_files``.
 
     Returns:
         the written config.
     """
     cfg = copy.deepcopy(dataset_config)
     for name, layer in cfg["layers"].items():
-        found = local_files_source(layer, dataset_json.parent)
+        found = local_files_source(layer, project_dir or dataset_json.parent)
         if found is None:
             continue
         args, src_path = found

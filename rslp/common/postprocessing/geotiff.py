@@ -292,17 +292,21 @@ def write_cog(
     class_names: list[str] | None = None,
     legend: Legend | None = None,
     tags: dict[str, str] | None = None,
+    descriptions: list[str] | None = None,
 ) -> Path:
     """Write a ``(bands, h, w)`` array as a Cloud-Optimized GeoTIFF, atomically.
 
     Deflate-compressed 256 px tiles, nearest-neighbour overviews, explicit nodata, and
-    for class rasters the class names (and the legend's colours) as tags and a colormap.
+    for class rasters the class names (and the legend's colours) as tags and a colormap;
+    ``descriptions`` name the bands (a multi-head result: one field per band).
     """
     profile = _profile(array, crs, transform, nodata, class_names, legend)
     with MemoryFile() as mem:
         with mem.open(**profile) as tmp_ds:
             _decorate(tmp_ds, class_names, legend)
             tmp_ds.update_tags(**(tags or {}))
+            for i, d in enumerate(descriptions or [], start=1):
+                tmp_ds.set_band_description(i, d)
             tmp_ds.write(array)
         with mem.open() as src, atomic_path(out) as tmp:
             rasterio.shutil.copy(
@@ -326,6 +330,7 @@ def write_tiles(
     class_names: list[str] | None = None,
     legend: Legend | None = None,
     tags: dict[str, str] | None = None,
+    descriptions: list[str] | None = None,
 ) -> list[Path]:
     """Write ``array`` as one COG ``out``, or as tiles when a side exceeds ``max_pixels``.
 
@@ -334,7 +339,9 @@ def write_tiles(
     """
     h, w = array.shape[1:]
     if max_pixels is None or (h <= max_pixels and w <= max_pixels):
-        return [write_cog(out, array, crs, transform, nodata, class_names, legend, tags)]
+        return [
+            write_cog(out, array, crs, transform, nodata, class_names, legend, tags, descriptions)
+        ]
     paths = []
     for r, y in enumerate(range(0, h, max_pixels)):
         for c, x in enumerate(range(0, w, max_pixels)):
@@ -345,5 +352,7 @@ def write_tiles(
                 continue
             path = out.with_name(f"{out.stem}_{r}_{c}{out.suffix}")
             t = transform * Affine.translation(x, y)
-            paths.append(write_cog(path, tile, crs, t, nodata, class_names, legend, tags))
+            paths.append(
+                write_cog(path, tile, crs, t, nodata, class_names, legend, tags, descriptions)
+            )
     return paths

@@ -58,6 +58,8 @@ class OutputLayer:
         nodata: the nodata value written to rasters; never a valid class.
         class_names: class names by class id, when the layer (or the legend) declares them.
         legend: class colours or value range from ``inference_results_config``, if any.
+        fields: a model with several heads: each band's field name and legend, in band
+            order (empty for one head).
     """
 
     name: str
@@ -67,6 +69,7 @@ class OutputLayer:
     nodata: float | None = None
     class_names: list[str] | None = None
     legend: Legend | None = None
+    fields: list[tuple[str, Legend]] = field(default_factory=list)
 
     def class_at(self, value: float) -> str | None:
         """The class a raster value stands for, or None (see :func:`class_at`)."""

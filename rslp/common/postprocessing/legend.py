@@ -118,6 +118,34 @@ class Legend:
             )
         return None
 
+    @staticmethod
+    def fields_of(cfg: InferenceResultsConfig | None) -> list[tuple[str, Legend]]:
+        """Every field of a raster result that says its band: (name, legend), in band order.
+
+        A model with several heads (the unified format) writes a band per field; each
+        field's ``band_index`` says which. Fields without one are left out.
+        """
+        if cfg is None:
+            return []
+        out: list[tuple[int, str, Legend]] = []
+        for c in cfg.classification_fields or []:
+            if c.band_index is None:
+                continue
+            classes = tuple(
+                LegendClass(int(v.value), v.label, v.rgba)
+                for v in c.allowed_values
+                if isinstance(v.value, int) or (isinstance(v.value, str) and v.value.isdigit())
+            )
+            out.append((c.band_index, c.property_name, Legend(classes=classes, band=c.band_index)))
+        for r in cfg.regression_fields or []:
+            if r.band_index is None:
+                continue
+            legend = Legend(
+                band=r.band_index, value_range=(r.min_value, r.max_value), colormap=r.colormap_name
+            )
+            out.append((r.band_index, r.property_name, legend))
+        return [(name, legend) for _, name, legend in sorted(out, key=lambda t: t[0])]
+
     def class_names(self) -> list[str] | None:
         """Labels indexed by class value (``class_<v>`` for values without a class)."""
         if not self.classes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from rslp.common.postprocessing.geotiff import (
     write_tiles,
 )
 from rslp.common.postprocessing.interface import OutputLayer, WindowResult, warn_once
+from rslp.common.postprocessing.legend import Legend
 from rslp.common.postprocessing.passthrough import PassThrough
-from rslp.common.postprocessing.quicklook import render_quicklook
+from rslp.common.postprocessing.quicklook import render, render_quicklook
 from rslp.common.postprocessing.transform import TRANSFORM_TAG, LinearTransform
+from rslp.fsutil import write_json_atomic
 
 
 def nodata_collides(value: float, layer: OutputLayer) -> str | None:
@@ -108,6 +111,28 @@ class NoopRaster(PassThrough):
         return [path]
 
 
+FIELDS_TAG = "fields"
+LEGEND_JSON = "legend.json"
+
+
+def field_band(
+    band: np.ndarray, nodata: float | None, legend: Legend
+) -> tuple[np.ndarray, float | None]:
+    """One head's band as its own raster.
+
+    A class field becomes the smallest unsigned integer type holding its classes and the
+    nodata value (:func:`as_class_map`: the output layer's nodata, else the type's top);
+    a regression field stays float32, its nodata NaN where the layer's cannot be stored.
+    """
+    if legend.classes:
+        return as_class_map(band[None], nodata, [c.value for c in legend.classes])
+    out = band.astype(np.float32)[None]
+    if nodata is None or np.isnan(nodata):
+        return out, float("nan")
+    out[0][band == nodata] = np.nan
+    return out, float("nan")
+
+
 class CombineGeotiff(NoopRaster):
     """Mosaic rasters into Cloud-Optimized GeoTIFFs.
 
@@ -168,7 +193,9 @@ class CombineGeotiff(NoopRaster):
         )
         return layer.nodata
 
-    def _combine(self, inputs: list[Path], layer: OutputLayer, out: Path) -> tuple[list[Path], Any]:
+    def _combine(
+        self, inputs: list[Path], layer: OutputLayer, out: Path
+    ) -> tuple[list[Path], Any, Any, Any]:
         nodata = self.output_nodata(layer)
         array, transform, crs = mosaic(sorted(inputs), nodata)
         tags: dict[str, str] = {}
@@ -177,6 +204,19 @@ class CombineGeotiff(NoopRaster):
                 array = self.value_transform.apply(array, nodata)
             tags[TRANSFORM_TAG] = self.value_transform.tag
             nodata = self.value_transform.nodata_after(nodata)
+        if layer.fields:  # a band per head: named bands, each head's legend in its own file
+            tags[FIELDS_TAG] = json.dumps([name for name, _ in layer.fields])
+            paths = write_tiles(
+                out,
+                array,
+                crs,
+                transform,
+                nodata,
+                self.max_pixels_per_dimension,
+                tags=tags,
+                descriptions=[name for name, _ in layer.fields],
+            )
+            return paths, (array, nodata), transform, crs
         # A class map a GIS opens as classes: integer type and a colour table.
         array, nodata = as_class_map(array, nodata, class_values(layer.class_names, layer.legend))
         paths = write_tiles(
@@ -190,7 +230,7 @@ class CombineGeotiff(NoopRaster):
             layer.legend,
             tags,
         )
-        return paths, (array, nodata)
+        return paths, (array, nodata), transform, crs
 
     def process_partition(
         self, inputs: list[Path], layer: OutputLayer, out_dir: Path, partition_id: str
@@ -200,11 +240,75 @@ class CombineGeotiff(NoopRaster):
         return self._combine(inputs, layer, out_dir / f"{partition_id}.tif")[0]
 
     def process_dataset(self, inputs: list[Path], layer: OutputLayer, out_dir: Path) -> list[Path]:
-        """Mosaic all partition COGs into ``result.tif`` (or tiles) and ``result.png``."""
+        """Mosaic all partition COGs into ``result.tif`` (or tiles) and ``result.png``.
+
+        With several heads (``layer.fields``) ``result.tif`` has a named band per field,
+        and each field also gets ``result_<field>.tif`` (one band: a class map with its
+        colour table, or a regression's float values), ``result_<field>.png`` and an
+        entry in ``legend.json``.
+        """
         _require_raster(layer, type(self).__name__)
-        paths, (array, nodata) = self._combine(inputs, layer, out_dir / "result.tif")
+        paths, (array, nodata), transform, crs = self._combine(
+            inputs, layer, out_dir / "result.tif"
+        )
+        if layer.fields:
+            return paths + self._fields(array, nodata, transform, crs, layer, out_dir)
         if not self.quicklook:
             return paths
         band = (layer.legend.band if layer.legend else 1) - 1
         png = out_dir / "result.png"
         return [*paths, render_quicklook(array[min(band, len(array) - 1)], nodata, png, layer)]
+
+    def _fields(
+        self,
+        array: np.ndarray,
+        nodata: float | None,
+        transform: Any,
+        crs: Any,
+        layer: OutputLayer,
+        out_dir: Path,
+    ) -> list[Path]:
+        """Each head's own COG and preview, and ``legend.json`` (see process_dataset)."""
+        out: list[Path] = []
+        entries = []
+        for i, (name, legend) in enumerate(layer.fields):
+            data, nd = field_band(array[i], nodata, legend)
+            names = legend.class_names()
+            out += write_tiles(
+                out_dir / f"result_{name}.tif",
+                data,
+                crs,
+                transform,
+                nd,
+                self.max_pixels_per_dimension,
+                names,
+                legend,
+                descriptions=[name],
+            )
+            if self.quicklook:
+                out.append(render(data[0], nd, out_dir / f"result_{name}.png", names, legend))
+            entries.append(_legend_entry(name, i + 1, legend, data.dtype, nd))
+        path = out_dir / LEGEND_JSON
+        write_json_atomic(path, {"bands": entries})
+        out.append(path)
+        return out
+
+
+def _legend_entry(
+    name: str, band: int, legend: Legend, dtype: Any, nodata: float | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "field": name,
+        "band_index": band,
+        "file": f"result_{name}.tif",
+        "dtype": str(dtype),
+        "nodata": None if nodata is None or np.isnan(nodata) else nodata,
+    }
+    if legend.classes:
+        entry["classes"] = [
+            {"value": c.value, "label": c.label, "color": list(c.rgba)} for c in legend.classes
+        ]
+    else:
+        entry["value_range"] = list(legend.value_range or ())
+        entry["colormap"] = legend.colormap
+    return entry

@@ -37,6 +37,7 @@ RUN_FILE = "olmoearth_run.yaml"
 RESULTS_FILE = "inference_results_config.json"
 
 KeyPath = tuple[str | int, ...]
+DISCRIMINATORS = ("name", "field_type", "method")
 
 
 @dataclass(frozen=True)
@@ -51,24 +52,28 @@ class Problem:
 
 
 def _clean_loc(data: Any, loc: tuple[Any, ...]) -> KeyPath:
-    """pydantic's error location without its union tags (keys not in the data)."""
+    """Pydantic's error location without its union tags (keys not in the data)."""
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             out.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, dict | list):
-            if isinstance(part, str) and not isinstance(node, list) and part.isidentifier():
-                # a missing key: named; a union tag (a class or tag name) is skipped
-                if part[:1].islower() and part not in ("list", "mapping"):
-                    out.append(part)
-                    node = None
-            continue
-        else:
+        elif isinstance(node, dict):
+            # a missing key is named; a union tag (a class or tag name) is skipped
+            tag = (
+                not isinstance(part, str)
+                or not part.isidentifier()
+                or part[:1].isupper()
+                or part in ("list", "mapping")
+                or part in {str(node.get(k)) for k in DISCRIMINATORS}
+            )
+            if not tag:
+                out.append(part)
+                node = None
+        elif not isinstance(node, list):
             break
     return tuple(out)
 
@@ -109,7 +114,9 @@ def problems_of(data: Any) -> tuple[UnifiedConfig | None, list[Problem]]:
         return None, out
     probs = [Problem(k, m) for k, m in head_problems(cfg)]
     if cfg.model is None:
-        probs.append(Problem(("model",), "no model: a prediction needs model.encoder and model.tasks"))
+        probs.append(
+            Problem(("model",), "no model: a prediction needs model.encoder and model.tasks")
+        )
     if cfg.prediction_requests is None:
         probs.append(
             Problem(
@@ -144,13 +151,13 @@ def read_overrides(project_dir: Path) -> tuple[dict[str, Any] | None, list[Probl
         where = f" at line {mark.line + 1}" if mark is not None else ""
         return None, [Problem((), f"not valid YAML{where}", file=path)]
     if not isinstance(data, dict):
-        return None, [Problem((), "expected a mapping: layer or modality -> data source", file=path)]
+        return None, [
+            Problem((), "expected a mapping: layer or modality -> data source", file=path)
+        ]
     probs = []
     for k, v in data.items():
         if not isinstance(v, dict) or not isinstance(v.get("class_path"), str):
-            probs.append(
-                Problem((k,), "expected a data source with a class_path", file=path)
-            )
+            probs.append(Problem((k,), "expected a data source with a class_path", file=path))
     return data, probs
 
 

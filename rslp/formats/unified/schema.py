@@ -19,7 +19,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 SUPPORTED_MINOR = range(1, 14)  # config_version 0.1.x ... 0.13.x
 VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
@@ -75,6 +83,13 @@ class FramedPointInTime(_Strict):
     lookahead_observation: Observation | None = None
     lookahead_offset_days: int | None = Field(default=None, ge=0)
 
+    @field_validator("lookbehind_observations", "lookahead_observations")
+    @classmethod
+    def _not_empty(cls, v: list[FramedObservation] | None) -> list[FramedObservation] | None:
+        if v is not None and not v:
+            raise ValueError("the list is empty: give at least one observation")
+        return v
+
     @model_validator(mode="after")
     def _one_form(self) -> FramedPointInTime:
         for side in ("lookbehind", "lookahead"):
@@ -100,7 +115,11 @@ class FramedPointInTime(_Strict):
         one = getattr(self, f"{side}_observation")
         if one is None:
             return []
-        return [FramedObservation(offset_days=getattr(self, f"{side}_offset_days") or 0, observation=one)]
+        return [
+            FramedObservation(
+                offset_days=getattr(self, f"{side}_offset_days") or 0, observation=one
+            )
+        ]
 
     def is_list_form(self) -> bool:
         """Whether the file uses the lists (0.13: layers named ``..._lookbehind_<i>``)."""
@@ -165,12 +184,12 @@ class AllowedValue(_Strict):
     label: str
     color: list[int] = Field(min_length=3, max_length=4)
 
-    @model_validator(mode="after")
-    def _channels(self) -> AllowedValue:
-        bad = [c for c in self.color if not 0 <= c <= 255]
-        if bad:
-            raise ValueError(f"colour channels must be 0..255, got {self.color}")
-        return self
+    @field_validator("color")
+    @classmethod
+    def _channels(cls, v: list[int]) -> list[int]:
+        if any(not 0 <= c <= 255 for c in v):
+            raise ValueError(f"colour channels must be 0..255, got {v}")
+        return v
 
 
 class ClassesField(_Strict):
@@ -220,7 +239,8 @@ class Output(_Strict):
 
     data_type: Literal["raster", "vector"]
     fields: Annotated[
-        Annotated[list[OutputField], Tag("list")] | Annotated[dict[str, OutputField], Tag("mapping")],
+        Annotated[list[OutputField], Tag("list")]
+        | Annotated[dict[str, OutputField], Tag("mapping")],
         Discriminator(_fields_form),
     ]
 
@@ -470,18 +490,17 @@ class UnifiedConfig(_Strict):
     training: dict[str, Any] | None = None
     labeled_data_prep: dict[str, Any] | None = None
 
-    @model_validator(mode="before")
+    @field_validator("config_version", mode="before")
     @classmethod
-    def _version(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "config_version" in data:
-            v = str(data["config_version"])
-            m = VERSION.match(v)
-            if m is None or int(m.group(1)) != 0 or int(m.group(2)) not in SUPPORTED_MINOR:
-                raise ValueError(
-                    f"config_version {v!r} is not supported: this runner reads 0.1 to "
-                    f"0.{SUPPORTED_MINOR[-1]} (config_version: 0.13.0 is the newest)"
-                )
-        return data
+    def _version(cls, v: Any) -> str:
+        text = str(v)
+        m = VERSION.match(text)
+        if m is None or int(m.group(1)) != 0 or int(m.group(2)) not in SUPPORTED_MINOR:
+            raise ValueError(
+                f"config_version {text!r} is not supported: this runner reads 0.1 to "
+                f"0.{SUPPORTED_MINOR[-1]} (0.13.0 is the newest it knows)"
+            )
+        return text
 
 
 def head_problems(cfg: UnifiedConfig) -> list[tuple[tuple[str | int, ...], str]]:

@@ -75,6 +75,8 @@ EMBEDDING_SIZES = {
     "OLMOEARTH_V1_2_BASE": 768,
 }
 WEIGHT_FILES = ("weights.pth", "model.safetensors", "model.pt")
+EXTRA_FILES_VAR = "${EXTRA_FILES_PATH}"
+EXTRA_FILES_DIR = "extra_model_files"
 PARTITIONERS = "rslp.common.partitioners"
 POSTPROCESSORS = "rslp.common.postprocessing"
 
@@ -192,7 +194,9 @@ def _data_source(cfg: UnifiedConfig, w: Window) -> dict[str, Any]:
         }
     else:
         orbit = cfg.data.modalities.sentinel1_rtc
-        direction = "descending" if orbit and orbit.orbit_direction.startswith("desc") else "ascending"
+        direction = (
+            "descending" if orbit and orbit.orbit_direction.startswith("desc") else "ascending"
+        )
         source = {
             "class_path": f"{PC}.Sentinel1",
             "init_args": {
@@ -215,16 +219,17 @@ def apply_overrides(
 ) -> dict[str, Any]:
     """A layer's data source with the project's override for it (layer name, else modality).
 
-    The override's ``class_path`` and ``init_args`` replace the source's; its other keys
-    (``query_config``, ``ingest``, ...) are set over the transpiled ones. The observation
-    frame (``duration``, ``time_offset``) is kept unless the override gives it.
+    The override's ``class_path`` and ``init_args`` replace the source's, and ``ingest``
+    goes back to rslearn's default (a local source is ingested) unless given; its other
+    keys (``query_config``...) are set over the transpiled ones. The observation frame
+    (``duration``, ``time_offset``, periods) is kept unless the override gives it.
     """
     if not overrides:
         return source
     given = overrides.get(layer, overrides.get(modality))
     if not isinstance(given, dict):
         return source
-    out = {k: v for k, v in source.items() if k not in ("class_path", "init_args")}
+    out = {k: v for k, v in source.items() if k not in ("class_path", "init_args", "ingest")}
     out["class_path"] = given["class_path"]
     out["init_args"] = copy.deepcopy(given.get("init_args") or {})
     for k, v in given.items():
@@ -234,8 +239,11 @@ def apply_overrides(
 
 
 def field_dtype(fields: list[ClassesField | RegressionField]) -> str:
-    """The output band set's dtype: the smallest unsigned type holding every class value
-    and nodata; ``float32`` when a field is a regression (one band set has one dtype)."""
+    """The output band set's dtype (one band set has one dtype).
+
+    The smallest unsigned type holding every class value and nodata; ``float32`` when a
+    field is a regression.
+    """
     if any(isinstance(f, RegressionField) for f in fields):
         return "float32"
     top = 0
@@ -295,9 +303,16 @@ def _encoder(cfg: UnifiedConfig, project_dir: Path | None) -> dict[str, Any]:
         args["model_path"] = "${EXTRA_FILES_PATH}"
         size = src.embedding_size
     elif src.name == "model_path":
-        args["model_path"] = src.model_path
         size = src.embedding_size
-        bundle = Path(src.model_path)
+        path = src.model_path
+        bundle = Path(path)
+        if path.rstrip("/") == EXTRA_FILES_DIR:
+            path = EXTRA_FILES_VAR  # the runner sets it to the project's extra_model_files/
+        if path.startswith(EXTRA_FILES_VAR):
+            bundle = Path(EXTRA_FILES_DIR + path[len(EXTRA_FILES_VAR) :])
+        elif project_dir is not None and not bundle.is_absolute():
+            path = str(project_dir / path)  # where the file is, not where a run starts
+        args["model_path"] = path
         if project_dir is not None and not bundle.is_absolute():
             bundle = project_dir / bundle
         if (bundle / "config.json").is_file() and not any(
@@ -525,7 +540,9 @@ def run_config(cfg: UnifiedConfig) -> dict[str, Any]:
     return {
         "inference_results_config": results_config(cfg),
         "partition_strategies": {
-            "partition_request_geometry": _partitioner(pr.partitioners.request_to_partitions, False),
+            "partition_request_geometry": _partitioner(
+                pr.partitioners.request_to_partitions, False
+            ),
             "prepare_window_geometries": _partitioner(pr.partitioners.partition_to_windows, True),
         },
         "postprocessing_strategies": {
