@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.journal",
     "bench.bucket",
     "bench.olmoearth",
+    "bench.unified",
     "bench.gaps",
     "bench.preflight",
     "bench.finetune",

@@ -4,7 +4,8 @@ rslearn's ``RslearnWriter`` writes one output (``selector`` picks a head of a mu
 model). :class:`MultiFieldWriter` writes every head: a ``MultiTask`` gives one processed
 output per task (a ``1 x H x W`` class map, or values), and the writer stacks them into
 the output layer's bands in ``fields`` order (the unified format's field order), so one
-layer holds every head and the legend's ``band_index`` N is field N.
+layer holds every head and the legend's ``band_index`` N is field N. Vector heads' features
+are merged into one feature per place with a property per field.
 """
 
 from __future__ import annotations
@@ -39,8 +40,39 @@ class MultiFieldWriter(RslearnWriter):
     ) -> None:
         """Stack the heads' outputs (a dict by task) into bands, then write as usual."""
         if isinstance(output, dict):
-            output = stack_fields(output, self.fields)
+            values = list(output.values())
+            if values and all(isinstance(v, list) for v in values):
+                output = merge_features(output, self.fields)
+            else:
+                output = stack_fields(output, self.fields)
         super().process_output(window, crop_idx, num_crops, cur_bounds, output)
+
+
+def merge_features(output: dict[str, list[Any]], fields: list[str]) -> list[Any]:
+    """Vector heads' features as one list: a feature per place, a property per field.
+
+    Heads that give the same number of features (a classification head per window gives
+    one) are zipped: the first head's geometry, every head's properties. Otherwise the
+    features are listed one after another, each with its head's properties.
+
+    Raises:
+        ValueError: a field has no output.
+    """
+    missing = [f for f in fields if f not in output]
+    if missing:
+        raise ValueError(
+            f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
+        )
+    lists = [output[f] for f in fields]
+    if len({len(x) for x in lists}) != 1:
+        return [feat for x in lists for feat in x]
+    merged = []
+    for group in zip(*lists, strict=True):
+        props: dict[str, Any] = {}
+        for feat in group:
+            props.update(feat.properties or {})
+        merged.append(type(group[0])(group[0].geometry, props))
+    return merged
 
 
 def stack_fields(output: dict[str, Any], fields: list[str]) -> np.ndarray:

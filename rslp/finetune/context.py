@@ -73,6 +73,15 @@ class FinetuneFiles:
         if not d.is_dir():
             raise ProjectError(d, "project directory does not exist")
         variant = variant or choose(d)
+        if formats.is_unified_config(variant.model_config):
+            raise ProjectError(
+                variant.model_config,
+                "fine-tuning a unified project (its training and labeled_data_prep "
+                "sections) is not supported yet",
+                "training",
+                hint="esrunner convert DIR --to reference writes the model's files; add "
+                "finetune_strategies.yaml and annotations/ there to fine-tune",
+            )
         cfg = d / formats.FINETUNE_ROLE
         run = variant.run_config or d / formats.RUN_YAML
         both = cfg.is_file() and run.is_file()

@@ -13,7 +13,7 @@ import torch
 
 from rslp.common.postprocessing import CombineGeotiff, OutputLayer, WindowResult
 from rslp.common.postprocessing.legend import Legend
-from rslp.common.writers import MultiFieldWriter, stack_fields
+from rslp.common.writers import MultiFieldWriter, merge_features, stack_fields
 from rslp.config import InferenceResultsConfig
 
 RESULTS = InferenceResultsConfig.model_validate(
@@ -131,3 +131,27 @@ def test_the_writer_stacks_heads_in_field_order() -> None:
         stack_fields({"a": np.zeros((1, 4, 4))}, ["a", "b"])
     with pytest.raises(ValueError, match="fields is empty"):
         MultiFieldWriter(output_layer="output", fields=[])
+
+
+def test_vector_heads_become_one_feature_with_a_property_per_field() -> None:
+    import shapely
+    from rasterio.crs import CRS
+    from rslearn.utils.feature import Feature
+    from rslearn.utils.geometry import Projection, STGeometry
+
+    proj = Projection(CRS.from_epsg(32632), 10, -10)
+    geom = STGeometry(proj, shapely.box(0, 0, 4, 4), None)
+    merged = merge_features(
+        {
+            "crop": [Feature(geom, {"crop": "maize"})],
+            "yield": [Feature(geom, {"yield": 3.5})],
+        },
+        ["crop", "yield"],
+    )
+    assert len(merged) == 1 and merged[0].properties == {"crop": "maize", "yield": 3.5}
+    assert merged[0].geometry is geom
+    uneven = merge_features(
+        {"a": [Feature(geom, {"a": 1}), Feature(geom, {"a": 2})], "b": [Feature(geom, {"b": 0})]},
+        ["a", "b"],
+    )
+    assert [f.properties for f in uneven] == [{"a": 1}, {"a": 2}, {"b": 0}]

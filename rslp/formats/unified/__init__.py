@@ -165,6 +165,8 @@ def config_digest(config: Path) -> str:
     """What the transpiled files depend on: the file, its overrides, the bundle, this code."""
     h = hashlib.sha256()
     h.update(TRANSPILER_VERSION.encode())
+    for module in sorted(Path(__file__).parent.glob("*.py")):  # this code, as installed
+        h.update(module.read_bytes())
     h.update(str(config.resolve().parent).encode())
     for p in (config, config.parent / DATA_SOURCES_YAML):
         h.update(p.read_bytes() if p.is_file() else b"-")
@@ -211,7 +213,7 @@ def write_files(out: Path, cfg: UnifiedConfig, project_dir: Path, overrides: Any
 
     t = transpile(cfg, project_dir, overrides)
     out.mkdir(parents=True, exist_ok=True)
-    header = f"# Transpiled from {project_dir / UNIFIED_YAML} by esrunner; do not edit.\n"
+    header = f"# Transpiled from {UNIFIED_YAML} by esrunner; do not edit.\n"
     (out / DATASET_FILE).write_text(json.dumps(t.dataset, indent=2) + "\n")
     (out / MODEL_FILE).write_text(header + yaml.safe_dump(t.model, sort_keys=False))
     (out / RUN_FILE).write_text(header + yaml.safe_dump(t.run, sort_keys=False))

@@ -183,7 +183,7 @@ def _data_source(cfg: UnifiedConfig, w: Window) -> dict[str, Any]:
         query["per_period_mosaic_reverse_time_order"] = False
     common = {"cache_dir": "cache/planetary_computer", "timeout": "0:0:10"}
     if w.modality == "sentinel2_l2a":
-        source = {
+        source: dict[str, Any] = {
             "class_path": f"{PC}.Sentinel2",
             "init_args": {
                 "harmonize": True,
