@@ -173,12 +173,15 @@ def schema(out: Path | None) -> None:
 
 
 def project_dirs(projects: tuple[Path, ...], all_projects: bool) -> list[Path]:
-    """The projects named, or with ``--all`` every directory under ``data/`` with a model config.
+    """The projects named, or with ``--all`` every project directory under ``data/``.
 
-    A model config is ``model.yaml`` or a variant's ``model_<name>.yaml``.
+    A project has a model config (``model.yaml``, a variant's ``model_<name>.yaml``) or a
+    unified file (``olmoearth_config.yaml``) (:func:`rslp.formats.project_dirs`).
     """
     if all_projects:
-        found = sorted({p.parent for p in Path("data").glob("*/model*.yaml")})
+        from rslp.formats import project_dirs as projects_under
+
+        found = projects_under(Path("data"))
         return list(projects) + [p for p in found if p not in projects]
     if not projects:
         raise click.UsageError("name a project directory, or use --all")

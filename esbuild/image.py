@@ -37,6 +37,8 @@ CONFIG_FILES = (
     "partition_strategies.yaml",
     "postprocessing_strategies.yaml",
     "olmoearth_run.yaml",
+    "olmoearth_config.yaml",
+    "data_sources.yaml",
     "finetune_strategies.yaml",
     "prediction_request_geometry.geojson",
     "requirements.txt",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esbuild.image import BuildError, docker_cmd
+from rslp.formats import project_dirs
 
 # Changes here touch every project's image.
 SHARED_PATHS = ("rslp/", "requirements/", "Dockerfile", ".dockerignore", "pyproject.toml")
@@ -154,7 +155,7 @@ def changed_projects(repo: Path, base: str, head: str = "HEAD") -> list[str]:
     if out.returncode != 0:
         raise PublishError(f"git diff {base}...{head} failed: {out.stderr.strip()}")
     files = [f for f in out.stdout.splitlines() if f]
-    projects = sorted({p.parent.name for p in (repo / "data").glob("*/model*.yaml")})
+    projects = [p.name for p in project_dirs(repo / "data")]
     if any(f.startswith(SHARED_PATHS) for f in files):
         return [f"data/{p}" for p in projects]
     touched = {f.split("/")[1] for f in files if f.startswith("data/") and f.count("/") >= 2}

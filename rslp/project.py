@@ -165,15 +165,7 @@ class ProjectFiles:
         for path in names:
             if not path.is_file():
                 raise ProjectError(path, "required project file is missing")
-        if request is None:
-            request = default_request(d)
-            if request is None:
-                raise ProjectError(
-                    d / "prediction",
-                    f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
-                    "prediction/ or prediction_requests/",
-                    hint="give the request with the run: --request FILE",
-                )
+        request = request or required_request(d)
         ckpt = variant.checkpoint(d)
         run_yaml = variant.run_config or d / formats.RUN_YAML
         return ProjectFiles(
@@ -208,15 +200,7 @@ def _unified_files(d: Path, source: Path, request: Path | None) -> ProjectFiles:
     mat, probs = materialize(source)
     if mat is None:
         raise unified_error(source, probs)
-    if request is None:
-        request = default_request(d)
-        if request is None:
-            raise ProjectError(
-                d / "prediction",
-                f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
-                "prediction/ or prediction_requests/",
-                hint="give the request with the run: --request FILE",
-            )
+    request = request or required_request(d)
     ckpt = Variant(variant_name(source) or "", source).checkpoint(d)
     return ProjectFiles(
         model_yaml=mat.model_yaml,
@@ -227,6 +211,19 @@ def _unified_files(d: Path, source: Path, request: Path | None) -> ProjectFiles:
         checkpoint=ckpt if ckpt.exists() else None,
         source=source,
     )
+
+
+def required_request(project_dir: Path) -> Path:
+    """The request a run uses when none is given; an error naming where it looked."""
+    found = default_request(project_dir)
+    if found is None:
+        raise ProjectError(
+            project_dir / "prediction",
+            f"no request: no {formats.REFERENCE_REQUEST} and no *.geojson in "
+            "prediction/ or prediction_requests/",
+            hint="give the request with the run: --request FILE",
+        )
+    return found
 
 
 def request_files(project_dir: Path) -> list[Path]:

@@ -247,16 +247,8 @@ class ProjectDocs:
             with contextlib.suppress(ProjectError):  # the fine-tune rule reports it
                 project.finetune = FinetuneFiles.from_dir(root, variant)
         if not requests:  # the request belongs to a run, not to the model
-            missing = Diagnostic(
-                root / "prediction",
-                f"no request here (no {formats.REFERENCE_REQUEST}, no *.geojson in prediction/ "
-                "or prediction_requests/): the request rules were not run",
-                hint="give the request with the run: esrunner run DIR --request FILE",
-                rule="files",
-                severity="warning",
-            )
-            project.found.append(missing)
-            diags.append(missing)
+            project.found.append(_no_request(root))
+            diags.append(project.found[-1])
         project.found += notes
         return project, diags + notes
 
@@ -351,17 +343,21 @@ def _unified_docs(
     project.docs[formats.UNIFIED_YAML] = doc
     diags += more
     if not requests:
-        missing = Diagnostic(
-            root / "prediction",
-            f"no request here (no {formats.REFERENCE_REQUEST}, no *.geojson in prediction/ "
-            "or prediction_requests/): the request rules were not run",
-            hint="give the request with the run: esrunner run DIR --request FILE",
-            rule="files",
-            severity="warning",
-        )
-        diags.append(missing)
+        diags.append(_no_request(root))
     project.found = list(diags)
     return project, diags
+
+
+def _no_request(root: Path) -> Diagnostic:
+    """The warning for a directory without a request (a run brings its own)."""
+    return Diagnostic(
+        root / "prediction",
+        f"no request here (no {formats.REFERENCE_REQUEST}, no *.geojson in prediction/ "
+        "or prediction_requests/): the request rules were not run",
+        hint="give the request with the run: esrunner run DIR --request FILE",
+        rule="files",
+        severity="warning",
+    )
 
 
 def _has_finetune(root: Path, run: Path) -> bool:

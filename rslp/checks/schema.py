@@ -46,6 +46,7 @@ def _models() -> dict[str, type[BaseModel]]:
         PredictionRequest,
         ReferenceRunConfig,
     )
+    from rslp.formats.unified.schema import UnifiedConfig
 
     return {
         "dataset.schema.json": DatasetConfig,
@@ -57,6 +58,8 @@ def _models() -> dict[str, type[BaseModel]]:
         "finetune_strategies.schema.json": FinetuneConfig,
         "annotation_tasks.schema.json": AnnotationTasks,
         "annotations.schema.json": Annotations,
+        # for editors; validation of the unified file uses its models (rslp/formats/unified)
+        "olmoearth_config.schema.json": UnifiedConfig,
     }
 
 

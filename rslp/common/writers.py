@@ -48,6 +48,15 @@ class MultiFieldWriter(RslearnWriter):
         super().process_output(window, crop_idx, num_crops, cur_bounds, output)
 
 
+def _require(output: dict[str, Any], fields: list[str]) -> None:
+    """Raise ValueError naming the fields the model gave no output for."""
+    missing = [f for f in fields if f not in output]
+    if missing:
+        raise ValueError(
+            f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
+        )
+
+
 def merge_features(output: dict[str, list[Any]], fields: list[str]) -> list[Any]:
     """Vector heads' features as one list: a feature per place, a property per field.
 
@@ -58,11 +67,7 @@ def merge_features(output: dict[str, list[Any]], fields: list[str]) -> list[Any]
     Raises:
         ValueError: a field has no output.
     """
-    missing = [f for f in fields if f not in output]
-    if missing:
-        raise ValueError(
-            f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
-        )
+    _require(output, fields)
     lists = [output[f] for f in fields]
     if len({len(x) for x in lists}) != 1:
         return [feat for x in lists for feat in x]
@@ -84,11 +89,7 @@ def stack_fields(output: dict[str, Any], fields: list[str]) -> np.ndarray:
     Raises:
         ValueError: a field has no output.
     """
-    missing = [f for f in fields if f not in output]
-    if missing:
-        raise ValueError(
-            f"the model gave no output for field(s) {missing}; it has {sorted(output)}"
-        )
+    _require(output, fields)
     bands = []
     for f in fields:
         a = output[f]

@@ -85,6 +85,17 @@ def unified_configs(project_dir: Path) -> list[Path]:
     return sorted(p for p in project_dir.glob("olmoearth_config*.yaml") if is_unified_config(p))
 
 
+def project_dirs(data_dir: Path) -> list[Path]:
+    """The project directories under ``data_dir`` (e.g. ``data/``), by name.
+
+    A project has a model: a model config (``model.yaml``, ``model_<v>.yaml``) or a
+    unified file (``olmoearth_config.yaml``, ``olmoearth_config_<v>.yaml``).
+    """
+    found = {p.parent for p in data_dir.glob("*/model*.yaml")}
+    found |= {p.parent for p in data_dir.glob("*/olmoearth_config*.yaml") if is_unified_config(p)}
+    return sorted(found)
+
+
 class FormatError(ValueError):
     """A directory whose format cannot be told; ``path`` is the file to look at."""
 

@@ -168,6 +168,43 @@ def test_reference_format_project_builds_and_runs_in_its_image(
         assert src.colormap(1)[1][:3] == (30, 144, 255)
 
 
+def test_unified_project_builds_and_writes_every_head_in_its_image(
+    demo_image: dict, build_repo: Path, tmp_path: Path
+) -> None:
+    """A unified project (olmoearth_config.yaml) builds, passes its checks inside, and its
+    image writes each head's COG, equal to a run on the host."""
+    import shutil
+
+    import numpy as np
+
+    from tests.conftest import REPO
+
+    project = build_repo / "data" / "olmoearth-change"
+    shutil.copytree(REPO / "data" / "olmoearth-change", project)
+    esbuild = str(Path(sys.executable).with_name("esbuild"))
+    out = subprocess.run([esbuild, "lock", str(project)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tag = "esrunner-test/change:ci"
+    out = esbuild_build(project, tag)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ls = docker("run", "--rm", "--entrypoint", "ls", tag, "/opt/project").stdout.split()
+    assert "olmoearth_config.yaml" in ls and "model.yaml" not in ls
+    scratch = tmp_path / "container"
+    scratch.mkdir()
+    os.chown(scratch, 10001, 10001)
+    docker(
+        "run", "--rm", "--network", "none", "-v", f"{scratch}:/work/scratch", tag,
+        "run", "/opt/project", "--scratch", "/work/scratch", "--workers", "1", timeout=1200,
+    )  # fmt: skip
+    host = EsPredictRunner.from_project(project, tmp_path / "host")
+    run_pipeline(host)
+    for name in ("before", "after", "change"):
+        with rasterio.open(scratch / "results" / f"result_{name}.tif") as a:
+            with rasterio.open(tmp_path / "host" / "results" / f"result_{name}.tif") as b:
+                assert a.colormap(1) == b.colormap(1)
+                assert np.array_equal(a.read(), b.read()), name
+
+
 def test_finetuned_version_locks_builds_and_carries_its_labels(
     demo_image: dict, build_repo: Path, tmp_path: Path
 ) -> None:

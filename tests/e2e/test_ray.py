@@ -177,3 +177,34 @@ def test_many_partitions_on_two_nodes_with_bucket_scratch(tmp_path: Path) -> Non
     assert_same_results(out.with_suffix(".bucket") / "results", local / "results")
     manifest = json.loads((out.with_suffix(".bucket") / "manifest.json").read_text())
     assert len(manifest["partitions"]) == len(plan)
+
+
+def test_unified_project_from_a_bucket_on_two_nodes(tmp_path: Path) -> None:
+    """A unified project read from the bucket by nodes sharing nothing: each node
+    transpiles its own copy (no node has the driver's transpiled files) and every head's
+    COG equals a local run's."""
+    from tests.conftest import REPO
+
+    source = REPO / "data" / "olmoearth-change"
+    project = tmp_path / "change"
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("scratch*", "__pycache__"))
+    local = tmp_path / "local"
+    subprocess.run(
+        [ESRUNNER, "run", str(project), "--scratch", str(local), "--workers", "1"],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    url = "s3://bucket/projects/change"
+    cmd = [ESRUNNER, "run", url, "--scratch", "s3://bucket/change", "--executor", "ray"]
+    cmd += ["--address", raycluster.ADDRESS]
+    out = tmp_path / "out.json"
+    res = raycluster.in_namespace(out, cmd, s3=True, upload=project)
+    assert res["returncode"] == 0, res["stderr"][-3000:]
+    bucket = out.with_suffix(".bucket")
+    for name in ("result.tif", "result_before.tif", "result_after.tif", "result_change.tif"):
+        assert (bucket / "results" / name).read_bytes() == (local / "results" / name).read_bytes()
+    nodes = out.with_suffix(".nodes")
+    worked = [n for n in ("head", "n2") if list((nodes / n).glob("transpiled/*/model.yaml"))]
+    assert worked, "no worker node transpiled the project"
+    assert list((nodes / "driver").glob("transpiled/*/model.yaml"))

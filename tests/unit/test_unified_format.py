@@ -312,3 +312,16 @@ def test_transpiled_files_are_written_again_where_missing(tmp_path: Path, monkey
     again = files.transpiled()
     assert again.model_yaml.is_relative_to(tmp_path / "worker")
     assert again.model_yaml.read_text() == ProjectFiles.from_dir(EXAMPLE).model_yaml.read_text()
+
+
+def test_the_json_schema_accepts_the_public_files_and_names_an_unknown_key() -> None:
+    from jsonschema import Draft202012Validator
+
+    from rslp.checks.schema import shipped
+
+    v = Draft202012Validator(shipped("olmoearth_config.schema.json"))
+    for path in (LCC, ETHIOPIA, EXAMPLE):
+        assert list(v.iter_errors(_load(path / "olmoearth_config.yaml"))) == [], path
+    bad = _load(EXAMPLE / "olmoearth_config.yaml")
+    bad["data"]["modalities"]["sentinel2_l2a"]["space_mod"] = "mosaic"
+    assert any("space_mod" in e.message for e in v.iter_errors(bad))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -156,66 +155,33 @@ def training_config(model: dict[str, Any], epochs: int, lr: float) -> dict[str, 
     return cfg
 
 
-class _Batches(torch.utils.data.Dataset):
-    def __init__(self, batches: list[Any]) -> None:
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.batches[i]
-
-
-def _loader(batches: list[Any], shuffle: bool) -> torch.utils.data.DataLoader:
-    gen = torch.Generator().manual_seed(0)
-    return torch.utils.data.DataLoader(
-        _Batches(batches), batch_size=None, shuffle=shuffle, generator=gen, collate_fn=lambda b: b
-    )
-
-
 def fit(
     root: Path, model: dict[str, Any], epochs: int, passes: int, lr: float
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, Any], dict[str, float]]:
     """Fit; returns the module's state and the last validation metrics."""
-    from rslp.runner.inference import cpu_autocast, lightning_cli
-    from rslp.templates import template_env
+    from rslp.finetune.replay import fit_replayed
+    from rslp.runner.inference import cpu_autocast
 
     cfg = training_config(model, epochs, lr)
     cpu_autocast(cfg, PROJECT / "olmoearth_config.yaml")
     config_file = root / "fit.yaml"
     config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = {
+        "EXTRA_FILES_PATH": str(PROJECT / "extra_model_files"),
         "DATASET_PATH": str(root / "ds"),
         "NUM_WORKERS": "0",
         "TRAINER_DATA_PATH": str(root / "trainer"),
     }
-    with template_env(env):
-        cli = lightning_cli(["--config", str(config_file)], False, "fit", "the training config")
-        dm = cli.datamodule
-        dm.setup("fit")
-        train = [b for _ in range(passes) for b in dm.train_dataloader()]
-        val = list(dm.val_dataloader())
-        print(f"training on {len(train)} batches x {epochs} epochs, {len(val)} val batches")
-        cli.trainer.fit(
-            cli.model, train_dataloaders=_loader(train, True), val_dataloaders=_loader(val, False)
-        )
-    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
-    state = {
-        "state_dict": {k: v.detach().clone() for k, v in cli.model.state_dict().items()},
-        "epoch": cli.trainer.current_epoch,
-        "global_step": cli.trainer.global_step,
-    }
-    return state, metrics
+    return fit_replayed(config_file, env, passes, "the training config")
 
 
 def main() -> None:
     """Build the training data, fit, and write the checkpoint under a temporary name."""
-    import lightning
+    from rslp.finetune.replay import save_slim
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--passes", type=int, default=10, help="training loader passes drawn")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--passes", type=int, default=12, help="training loader passes drawn")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--out", type=Path, default=PROJECT / "checkpoint.ckpt")
     args = ap.parse_args()
@@ -227,15 +193,7 @@ def main() -> None:
         dataset_cfg, model_cfg = transpiled(root / "src")
         build_training_dataset(root, dataset_cfg)
         state, metrics = fit(root, model_cfg, args.epochs, args.passes, args.lr)
-    state["pytorch-lightning_version"] = lightning.__version__
-    state["hyper_parameters"] = {}
-    part = args.out.with_name(f".{args.out.name}.tmp")
-    torch.save(state, part)
-    shutil.move(part, args.out)
-    for k in sorted(metrics):
-        if k.startswith(("val_", "train_loss")):
-            print(f"{k}: {metrics[k]:.4f}")
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    save_slim(state, args.out, metrics)
 
 
 if __name__ == "__main__":

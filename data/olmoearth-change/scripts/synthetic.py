@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.transform import from_origin
 
 CRS = "EPSG:32633"
@@ -93,25 +92,12 @@ def render(cover: np.ndarray, ids: np.ndarray, rng: np.random.Generator) -> np.n
 
 
 def write_tif(path: Path, array: np.ndarray, origin: tuple[float, float]) -> None:
-    """A (bands, h, w) array as a compressed GeoTIFF, written under a temporary name."""
+    """A (bands, h, w) array as a GeoTIFF (rslp's writer: compressed, written atomically)."""
+    from rslp.common.postprocessing.geotiff import write_geotiff
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with rasterio.open(
-        tmp,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs=CRS,
-        transform=from_origin(origin[0], origin[1], RESOLUTION, RESOLUTION),
-        compress="deflate",
-        predictor=2,
-        nodata=0,
-    ) as dst:
-        dst.write(array)
-    tmp.replace(path)
+    transform = from_origin(origin[0], origin[1], RESOLUTION, RESOLUTION)
+    write_geotiff(path, array, CRS, transform, nodata=0)
 
 
 def write_landscape(

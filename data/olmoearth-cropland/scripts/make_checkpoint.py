@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -103,26 +102,6 @@ def build_training_dataset(root: Path) -> None:
         w.mark_layer_completed("label")
 
 
-class _Batches(torch.utils.data.Dataset):
-    """Batches drawn once from rslearn's data loader, replayed as a data loader's items."""
-
-    def __init__(self, batches: list) -> None:
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
-        return self.batches[i]
-
-
-def _replay(batches: list, shuffle: bool) -> torch.utils.data.DataLoader:
-    gen = torch.Generator().manual_seed(0)
-    return torch.utils.data.DataLoader(
-        _Batches(batches), batch_size=None, shuffle=shuffle, generator=gen, collate_fn=lambda b: b
-    )
-
-
 def fit(root: Path, epochs: int, passes: int, lr: float) -> tuple[dict, dict[str, float]]:
     """Fit model.yaml on the training dataset; returns the module's state and val metrics.
 
@@ -132,8 +111,8 @@ def fit(root: Path, epochs: int, passes: int, lr: float) -> tuple[dict, dict[str
     drawn once and replayed for ``epochs`` epochs: from random weights the encoder needs
     about 1,500 steps.
     """
-    from rslp.runner.inference import cpu_autocast, lightning_cli
-    from rslp.templates import template_env
+    from rslp.finetune.replay import fit_replayed
+    from rslp.runner.inference import cpu_autocast
 
     cfg = yaml.safe_load((PROJECT / "model.yaml").read_text())
     cfg["seed_everything"] = 0
@@ -161,28 +140,12 @@ def fit(root: Path, epochs: int, passes: int, lr: float) -> tuple[dict, dict[str
         "EXTRA_FILES_PATH": str(PROJECT / "extra_model_files"),
         "TRAINER_DATA_PATH": str(root / "trainer"),
     }
-    with template_env(env):
-        cli = lightning_cli(["--config", str(config_file)], False, "fit", "model.yaml")
-        dm = cli.datamodule
-        dm.setup("fit")
-        train = [b for _ in range(passes) for b in dm.train_dataloader()]
-        val = list(dm.val_dataloader())
-        print(f"training on {len(train)} batches x {epochs} epochs, {len(val)} val batches")
-        cli.trainer.fit(
-            cli.model, train_dataloaders=_replay(train, True), val_dataloaders=_replay(val, False)
-        )
-    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
-    state = {
-        "state_dict": {k: v.detach().clone() for k, v in cli.model.state_dict().items()},
-        "epoch": cli.trainer.current_epoch,
-        "global_step": cli.trainer.global_step,
-    }
-    return state, metrics
+    return fit_replayed(config_file, env, passes, "model.yaml")
 
 
 def main() -> None:
     """Build the training data, fit, and write the slim checkpoint."""
-    import lightning
+    from rslp.finetune.replay import save_slim
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=14)
@@ -197,16 +160,7 @@ def main() -> None:
         tempfile.tempdir = str(root / "tmp")  # rslearn leaves example lists in TMPDIR
         build_training_dataset(root)
         slim, metrics = fit(root, args.epochs, args.passes, args.lr)
-    # What Lightning's predict needs from a checkpoint; no optimizer state (3x the size).
-    slim["pytorch-lightning_version"] = lightning.__version__
-    slim["hyper_parameters"] = {}
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    torch.save(slim, tmp_out)
-    shutil.move(tmp_out, args.out)
-    for k in sorted(metrics):
-        if k.startswith(("val_", "train_loss")):
-            print(f"{k}: {metrics[k]:.4f}")
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    save_slim(slim, args.out, metrics)
 
 
 if __name__ == "__main__":

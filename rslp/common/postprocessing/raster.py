@@ -204,21 +204,14 @@ class CombineGeotiff(NoopRaster):
                 array = self.value_transform.apply(array, nodata)
             tags[TRANSFORM_TAG] = self.value_transform.tag
             nodata = self.value_transform.nodata_after(nodata)
+        names: list[str] | None = None
+        class_names, legend = layer.class_names, layer.legend
         if layer.fields:  # a band per head: named bands, each head's legend in its own file
-            tags[FIELDS_TAG] = json.dumps([name for name, _ in layer.fields])
-            paths = write_tiles(
-                out,
-                array,
-                crs,
-                transform,
-                nodata,
-                self.max_pixels_per_dimension,
-                tags=tags,
-                descriptions=[name for name, _ in layer.fields],
-            )
-            return paths, (array, nodata), transform, crs
-        # A class map a GIS opens as classes: integer type and a colour table.
-        array, nodata = as_class_map(array, nodata, class_values(layer.class_names, layer.legend))
+            names = [name for name, _ in layer.fields]
+            tags[FIELDS_TAG] = json.dumps(names)
+            class_names, legend = None, None
+        else:  # a class map a GIS opens as classes: integer type and a colour table
+            array, nodata = as_class_map(array, nodata, class_values(class_names, legend))
         paths = write_tiles(
             out,
             array,
@@ -226,9 +219,10 @@ class CombineGeotiff(NoopRaster):
             transform,
             nodata,
             self.max_pixels_per_dimension,
-            layer.class_names,
-            layer.legend,
+            class_names,
+            legend,
             tags,
+            descriptions=names,
         )
         return paths, (array, nodata), transform, crs
 

@@ -123,6 +123,22 @@ class Window:
     period_s: float | None
 
 
+def _observed(
+    layer: str, modality: str, obs: Observation, offset: float | None, mosaic: bool
+) -> Window:
+    """The layer of one observation: its groups, frame and query, ``offset`` in days."""
+    days, groups, period = observation_days(obs)
+    return Window(
+        layer,
+        modality,
+        groups,
+        days * DAY,
+        None if offset is None else offset * DAY,
+        "MOSAIC" if mosaic else "CONTAINS",
+        period * DAY if period else None,
+    )
+
+
 def windows(cfg: UnifiedConfig) -> list[Window]:
     """Every modality layer, in the order the dataset and the model's inputs list them."""
     out: list[Window] = []
@@ -135,36 +151,14 @@ def windows(cfg: UnifiedConfig) -> list[Window]:
         if isinstance(t, FramedPointInTime):
             for side in ("lookbehind", "lookahead"):
                 for i, w in enumerate(t.windows(side)):
-                    days, groups, period = observation_days(w.observation)
                     name = f"{base}_{side}_{i}" if t.is_list_form() else f"{base}_{side}"
-                    if side == "lookbehind":
-                        offset: float | None = -(w.offset_days + days) * DAY
-                    else:
-                        offset = w.offset_days * DAY if w.offset_days else None
-                    out.append(
-                        Window(
-                            name,
-                            key,
-                            groups,
-                            days * DAY,
-                            offset,
-                            "MOSAIC" if mosaic else "CONTAINS",
-                            period * DAY if period else None,
-                        )
-                    )
+                    days = observation_days(w.observation)[0]
+                    offset: float | None = -(w.offset_days + days)
+                    if side == "lookahead":
+                        offset = w.offset_days or None
+                    out.append(_observed(name, key, w.observation, offset, mosaic))
         elif isinstance(t, Period):
-            days, groups, period = observation_days(t.observation)
-            out.append(
-                Window(
-                    base,
-                    key,
-                    groups,
-                    days * DAY,
-                    None,
-                    "MOSAIC" if mosaic else "CONTAINS",
-                    period * DAY if period else None,
-                )
-            )
+            out.append(_observed(base, key, t.observation, None, mosaic))
         elif isinstance(t, PointInTime):
             s = float(t.observation_window_seconds)
             out.append(Window(base, key, 1, s, -s / 2, "CONTAINS", None))

@@ -1,0 +1,88 @@
+"""Training from scratch on a CPU: batches drawn once and replayed, a slim checkpoint.
+
+The example projects train their checkpoints with this (``data/*/scripts/make_checkpoint.py``):
+reading a window's imagery is the slow part on a CPU, so a few passes of rslearn's
+training loader (random crops and flips) are drawn once and replayed for every epoch.
+The model, data module and trainer are built by rslearn's LightningCLI in this process,
+as the runner builds them for a prediction; the checkpoint keeps what a prediction needs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Batches drawn once from rslearn's data loader, replayed as a data loader's items."""
+
+    def __init__(self, batches: list[Any]) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.batches[i]
+
+
+def replay(batches: list[Any], shuffle: bool) -> torch.utils.data.DataLoader:
+    """A data loader over ready batches (seeded shuffling)."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.utils.data.DataLoader(
+        _Batches(batches), batch_size=None, shuffle=shuffle, generator=gen, collate_fn=lambda b: b
+    )
+
+
+def fit_replayed(
+    config_file: Path, env: dict[str, str], passes: int, what: str
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Fit the model config ``config_file``; returns the module's state and last metrics.
+
+    Args:
+        config_file: a LightningCLI config (model, data, trainer) with its template
+            variables given in ``env`` (``DATASET_PATH``...).
+        env: template variables set while the config is parsed and the model trained.
+        passes: how many passes of the training loader are drawn (then replayed each epoch).
+        what: the config's name for errors.
+    """
+    from rslp.runner.inference import lightning_cli
+    from rslp.templates import template_env
+
+    with template_env(env):
+        cli = lightning_cli(["--config", str(config_file)], False, "fit", what)
+        dm = cli.datamodule
+        dm.setup("fit")
+        train = [b for _ in range(passes) for b in dm.train_dataloader()]
+        val = list(dm.val_dataloader())
+        print(f"training on {len(train)} batches, {len(val)} val batches")
+        cli.trainer.fit(
+            cli.model, train_dataloaders=replay(train, True), val_dataloaders=replay(val, False)
+        )
+    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    state = {
+        "state_dict": {k: v.detach().clone() for k, v in cli.model.state_dict().items()},
+        "epoch": cli.trainer.current_epoch,
+        "global_step": cli.trainer.global_step,
+    }
+    return state, metrics
+
+
+def save_slim(state: dict[str, Any], out: Path, metrics: dict[str, float]) -> None:
+    """Write what Lightning's predict needs (no optimizer state), under a temporary name.
+
+    Prints the validation metrics and the file's size.
+    """
+    import lightning
+
+    state = {**state, "pytorch-lightning_version": lightning.__version__, "hyper_parameters": {}}
+    part = out.with_name(f".{out.name}.tmp")
+    torch.save(state, part)
+    shutil.move(part, out)
+    for k in sorted(metrics):
+        if k.startswith(("val_", "train_loss")):
+            print(f"{k}: {metrics[k]:.4f}")
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
