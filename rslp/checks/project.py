@@ -185,7 +185,6 @@ class ProjectDocs:
             options: :class:`ProjectDocs` fields.
         """
         requests = request_files(root)
-        reqs = root / "requirements.txt"
         try:
             fmt = formats.detect_format(root)
         except formats.FormatError as e:
@@ -199,7 +198,6 @@ class ProjectDocs:
                 return ProjectDocs(root=root, docs={}, requests=[], found=[bad]), [bad]
         if fmt == formats.UNIFIED:
             return _unified_docs(root, variant, requests, **options)
-        ckpt = variant.checkpoint(root)
         run = variant.run_config or root / formats.RUN_YAML
         paths = {role: root / role for role in ROLES}
         paths["model.yaml"] = variant.model_config
@@ -226,15 +224,7 @@ class ProjectDocs:
                         severity="notice",
                     )
                 )
-        project, diags = ProjectDocs.load(
-            root,
-            paths,
-            requests,
-            checkpoint=ckpt if ckpt.exists() else None,
-            requirements=reqs if reqs.exists() else None,
-            **options,
-        )
-        project.variant = variant
+        project, diags = _load_variant(root, variant, paths, requests, **options)
         no_model = missing_model(variant)
         if no_model is not None:  # say which variant lacks it, not only "model.yaml"
             bad = Diagnostic(no_model.path, no_model.message, hint=no_model.hint, rule="files")
@@ -301,6 +291,24 @@ def variants_of(
     return list_variants(root) or [choose(root)]
 
 
+def _load_variant(
+    root: Path, variant: Variant, paths: dict[str, Path], requests: list[Path], **options: Any
+) -> tuple[ProjectDocs, list[Diagnostic]]:
+    """:meth:`ProjectDocs.load` with the variant's checkpoint and the requirements."""
+    ckpt = variant.checkpoint(root)
+    reqs = root / "requirements.txt"
+    project, diags = ProjectDocs.load(
+        root,
+        paths,
+        requests,
+        checkpoint=ckpt if ckpt.exists() else None,
+        requirements=reqs if reqs.exists() else None,
+        **options,
+    )
+    project.variant = variant
+    return project, diags
+
+
 def _unified_docs(
     root: Path, variant: Variant, requests: list[Path], **options: Any
 ) -> tuple[ProjectDocs, list[Diagnostic]]:
@@ -322,22 +330,12 @@ def _unified_docs(
     if mat is None:
         project = ProjectDocs(root=root, docs={}, requests=[], found=list(diags), variant=variant)
         return project, diags
-    ckpt = variant.checkpoint(root)
-    reqs = root / "requirements.txt"
     paths = {
         "dataset.json": mat.dataset_json,
         "model.yaml": mat.model_yaml,
         **{r: mat.run_yaml for r in SECTION_ROLES},
     }
-    project, more = ProjectDocs.load(
-        root,
-        paths,
-        requests,
-        checkpoint=ckpt if ckpt.exists() else None,
-        requirements=reqs if reqs.exists() else None,
-        **options,
-    )
-    project.variant = variant
+    project, more = _load_variant(root, variant, paths, requests, **options)
     project.source = source
     project.transpiled = mat.root
     project.docs[formats.UNIFIED_YAML] = doc

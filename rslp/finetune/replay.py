@@ -9,11 +9,31 @@ as the runner builds them for a prediction; the checkpoint keeps what a predicti
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+@contextlib.contextmanager
+def training_root() -> Iterator[Path]:
+    """A temporary directory for a training run, removed afterwards.
+
+    It is also ``tempfile``'s directory meanwhile: rslearn leaves example lists there.
+    """
+    old = tempfile.tempdir
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "tmp").mkdir()
+        tempfile.tempdir = str(root / "tmp")
+        try:
+            yield root
+        finally:
+            tempfile.tempdir = old
 
 
 class _Batches(torch.utils.data.Dataset):

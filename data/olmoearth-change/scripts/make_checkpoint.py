@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,7 +176,7 @@ def fit(
 
 def main() -> None:
     """Build the training data, fit, and write the checkpoint under a temporary name."""
-    from rslp.finetune.replay import save_slim
+    from rslp.finetune.replay import save_slim, training_root
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=20)
@@ -186,10 +185,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=PROJECT / "checkpoint.ckpt")
     args = ap.parse_args()
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "tmp").mkdir()
-        tempfile.tempdir = str(root / "tmp")  # rslearn leaves files in TMPDIR
+    with training_root() as root:
         dataset_cfg, model_cfg = transpiled(root / "src")
         build_training_dataset(root, dataset_cfg)
         state, metrics = fit(root, model_cfg, args.epochs, args.passes, args.lr)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def fit(root: Path, epochs: int, passes: int, lr: float) -> tuple[dict, dict[str
 
 def main() -> None:
     """Build the training data, fit, and write the slim checkpoint."""
-    from rslp.finetune.replay import save_slim
+    from rslp.finetune.replay import save_slim, training_root
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=14)
@@ -154,10 +153,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=PROJECT / "checkpoint.ckpt")
     args = ap.parse_args()
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "tmp").mkdir()
-        tempfile.tempdir = str(root / "tmp")  # rslearn leaves example lists in TMPDIR
+    with training_root() as root:
         build_training_dataset(root)
         slim, metrics = fit(root, args.epochs, args.passes, args.lr)
     save_slim(slim, args.out, metrics)
