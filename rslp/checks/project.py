@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
 from rslp.errors import ProjectError
+from rslp.formats.unified import DATA_SOURCES_YAML
 from rslp.project import ProjectFiles, request_files
 from rslp.variants import Variant, choose, list_variants, missing_model
 
@@ -72,6 +74,28 @@ class ProjectDocs:
     source: Path | None = None
     transpiled: Path | None = None
 
+    def _override_key(self, d: Diagnostic) -> str | None:
+        """The key in ``data_sources.yaml`` of a finding in an overridden data source."""
+        if self.source is None or d.file.name != "dataset.json" or not d.key:
+            return None
+        m = re.match(r"^layers\.([^.\[]+)\.data_source(.*)$", d.key)
+        path = self.source.parent / DATA_SOURCES_YAML
+        if m is None or not path.is_file():
+            return None
+        try:
+            given = yaml.safe_load(path.read_text())
+        except yaml.YAMLError:
+            return None
+        layer, rest = m.group(1), m.group(2)
+        if not isinstance(given, dict):
+            return None
+        modality = layer.split("_lookbehind")[0].split("_lookahead")[0]
+        modality = {"sentinel1": "sentinel1_rtc"}.get(modality, modality)
+        for name in (layer, modality):
+            if name in given and (not rest or rest.split(".")[1] in given[name]):
+                return name + rest
+        return None
+
     def shown(self, d: Diagnostic) -> Diagnostic:
         """``d`` as the author sees it.
 
@@ -82,6 +106,11 @@ class ProjectDocs:
             return d
         if not d.file.is_relative_to(self.transpiled):
             return d
+        override = self._override_key(d)
+        if override is not None:  # a source of data_sources.yaml: named there
+            return dataclasses.replace(
+                d, file=self.source.parent / DATA_SOURCES_YAML, key=override, line=None
+            )
         key = f"(transpiled {d.file.name}) {d.key}" if d.key else f"(transpiled {d.file.name})"
         out = dataclasses.replace(d, file=self.source, key=key, line=None)
         network = (

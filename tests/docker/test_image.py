@@ -199,10 +199,11 @@ def test_unified_project_builds_and_writes_every_head_in_its_image(
     host = EsPredictRunner.from_project(project, tmp_path / "host")
     run_pipeline(host)
     for name in ("before", "after", "change"):
-        with rasterio.open(scratch / "results" / f"result_{name}.tif") as a:
-            with rasterio.open(tmp_path / "host" / "results" / f"result_{name}.tif") as b:
-                assert a.colormap(1) == b.colormap(1)
-                assert np.array_equal(a.read(), b.read()), name
+        image = scratch / "results" / f"result_{name}.tif"
+        host_cog = tmp_path / "host" / "results" / f"result_{name}.tif"
+        with rasterio.open(image) as a, rasterio.open(host_cog) as b:
+            assert a.colormap(1) == b.colormap(1)
+            assert np.array_equal(a.read(), b.read()), name
 
 
 def test_finetuned_version_locks_builds_and_carries_its_labels(

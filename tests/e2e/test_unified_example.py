@@ -88,9 +88,12 @@ def test_the_python_api_gives_the_same_heads(run, tmp_path: Path) -> None:
     paths = run_pipeline(runner)
     assert {p.name for p in paths} >= {f"result_{f}.tif" for f in FIELDS}
     for name in FIELDS:
-        with rasterio.open(tmp_path / "api" / "results" / f"result_{name}.tif") as a:
-            with rasterio.open(scratch / "results" / f"result_{name}.tif") as b:
-                assert np.array_equal(a.read(), b.read()), name
+        api = tmp_path / "api" / "results" / f"result_{name}.tif"
+        with (
+            rasterio.open(api) as a,
+            rasterio.open(scratch / "results" / f"result_{name}.tif") as b,
+        ):
+            assert np.array_equal(a.read(), b.read()), name
 
 
 def test_plan_status_and_check_take_the_unified_project(run, tmp_path: Path) -> None:

@@ -35,7 +35,10 @@ from rslp.runner.context import RunContext
 from rslp.runner.scratch import Scratch
 from tests.conftest import REPO, assert_scratch_untouched
 
-PROJECTS = {name: REPO / "data" / name for name in ("demo", "demo-vector", "olmoearth-cropland")}
+PROJECTS = {
+    name: REPO / "data" / name
+    for name in ("demo", "demo-vector", "olmoearth-cropland", "olmoearth-change")
+}
 # Reference-format variants: the same project as a variant dir (olmoearth_run_v.yaml +
 # model_v.yaml) beside the default, with a dataset_build section to mutate.
 VARIANT = "olmoearth-cropland (variants)"
@@ -58,6 +61,13 @@ FILES = {
         "request",
     ],
     VARIANT: ["olmoearth_run_v.yaml", "model_v.yaml", "olmoearth_run.yaml"],
+    "olmoearth-change": [
+        "olmoearth_config.yaml",
+        "olmoearth_config.yaml",
+        "data_sources.yaml",
+        "extra_model_files/config.json",
+        "request",
+    ],
 }
 DATASET_BUILD = {"min_window_success_rate": 0.5, "retry_max_attempts": 2, "retry_backoff": 0.5}
 

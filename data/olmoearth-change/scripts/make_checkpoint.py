@@ -42,7 +42,12 @@ WHEN = datetime(2021, 6, 1, tzinfo=UTC)
 
 
 def transpiled(src: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(dataset config, model config) of the project, its local imagery moved to ``src``."""
+    """(dataset config, model config) of the project, its local imagery moved under ``src``.
+
+    Each layer reads a directory of its own (``src/<layer>``), as the runner mirrors them:
+    LocalFiles keeps its item index in its directory, so two layers listing other files
+    of one directory would both get the first one's items.
+    """
     from rslp.formats.unified import problems_of, read_overrides
     from rslp.formats.unified.transpile import transpile
 
@@ -51,8 +56,8 @@ def transpiled(src: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     errors = [p for p in problems + more if p.severity == "error"]
     if cfg is None or errors:
         raise SystemExit(f"olmoearth_config.yaml: {errors[0].message}")
-    for source in (overrides or {}).values():
-        source["init_args"]["src_dir"] = str(src)
+    for layer, source in (overrides or {}).items():
+        source["init_args"]["src_dir"] = str(src / layer)
     t = transpile(cfg, PROJECT, overrides)
     return t.dataset, t.model
 
@@ -70,7 +75,13 @@ def build_training_dataset(root: Path, dataset_cfg: dict[str, Any]) -> None:
     from rslearn.utils.raster_array import RasterArray
     from upath import UPath
 
-    land = write_landscape(root / "src", None, TRAIN_ORIGIN, TRAIN_SIZE, TRAIN_SEED)
+    land = write_landscape(root / "scenes", None, TRAIN_ORIGIN, TRAIN_SIZE, TRAIN_SEED)
+    for layer in dataset_cfg["layers"].values():
+        src = layer.get("data_source", {}).get("init_args", {}).get("src_dir")
+        if src:  # a directory per layer, the scenes linked in
+            Path(src).mkdir(parents=True)
+            for scene in (root / "scenes").iterdir():
+                (Path(src) / scene.name).symlink_to(scene)
     (root / "ds").mkdir()
     (root / "ds" / "config.json").write_text(json.dumps(dataset_cfg))
     dataset = Dataset(UPath(root / "ds"))
