@@ -298,6 +298,7 @@ def test_variants_of_a_unified_directory(tmp_path: Path) -> None:
     assert fast.variant == "fast" and fast.format == formats.UNIFIED
     model = yaml.safe_load(fast.model_yaml.read_text())
     assert model["data"]["init_args"]["predict_config"]["overlap_pixels"] == 4
+    (project / "model.yaml").write_text("model: {}\n")
     with pytest.raises(ProjectError, match="--model-config does not apply"):
         choose(project, model_config="model.yaml")
 
