@@ -20,6 +20,7 @@ process given the same constructor arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -98,8 +99,11 @@ class EsPredictRunner:
 
     @classmethod
     def from_files(cls, f: ProjectFiles, scratch_path: str | Path) -> EsPredictRunner:
-        """Build a runner from located project files (e.g. one variant's)."""
-        return cls(
+        """Build a runner from located project files (e.g. one variant's).
+
+        A unified project's files are its transpiled files; they keep their ``source``.
+        """
+        runner = cls(
             f.model_yaml,
             f.dataset_json,
             f.partition_strategies_yaml,
@@ -108,6 +112,10 @@ class EsPredictRunner:
             scratch_path=scratch_path,
             checkpoint_path=f.checkpoint,
         )
+        if f.source is not None:
+            files = dataclasses.replace(f, checkpoint=runner.ctx.files.checkpoint)
+            runner.ctx = RunContext(files=files, scratch=runner.scratch)
+        return runner
 
     def preflight(self) -> None:
         """Check the project's files (once per runner; every step calls it first).

@@ -76,16 +76,20 @@ def _sandbox(project_dir: Path) -> Iterator[Path]:
 
 
 @lru_cache(maxsize=8)
-def _parse_cached(text: str, path: Path) -> tuple[Any, str | None]:
-    return _parse(path)
+def _parse_cached(text: str, path: Path, project_dir: Path) -> tuple[Any, str | None]:
+    return _parse(path, project_dir)
 
 
-def parse_model(path: Path) -> tuple[Any, str | None]:
-    """:func:`_parse`, remembered by file content (validation is often repeated in-process)."""
-    return _parse_cached(path.read_text(), path)
+def parse_model(path: Path, project_dir: Path | None = None) -> tuple[Any, str | None]:
+    """:func:`_parse`, remembered by file content (validation is often repeated in-process).
+
+    ``project_dir`` (default: model.yaml's directory) is what the template variables
+    point into; a unified project's transpiled model.yaml lives elsewhere.
+    """
+    return _parse_cached(path.read_text(), path, project_dir or path.resolve().parent)
 
 
-def _parse(path: Path) -> tuple[Any, str | None]:
+def _parse(path: Path, project_dir: Path) -> tuple[Any, str | None]:
     """Parse and instantiate model.yaml with rslearn's LightningCLI (nothing is trained).
 
     Returns:
@@ -98,7 +102,7 @@ def _parse(path: Path) -> tuple[Any, str | None]:
         "--config", str(path.resolve()),
         "--trainer.strategy=auto", "--trainer.devices=1", "--trainer.logger=false",
     ]  # fmt: skip
-    with _sandbox(path.resolve().parent):
+    with _sandbox(project_dir):
         try:
             cli = lightning_cli(args, False, "validate", "rslearn cannot parse model.yaml")
         except StepError as e:
@@ -118,7 +122,7 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
         for d in project.found
     ):
         return []  # its class paths, placeholders or encoder files are reported already
-    cli, err = parse_model(doc.path)
+    cli, err = parse_model(doc.path, project.root)
     project.model_cli = cli
     if err is None:
         return []
