@@ -66,7 +66,7 @@ def predict_config(ctx: RunContext) -> dict[str, Any]:
         }
     )
     device.apply(cfg, ctx.files.model_yaml, ctx.inference)
-    cpu_autocast(cfg, ctx.files.model_yaml)
+    cpu_autocast(cfg, ctx.files.model_yaml, warn=ctx.files.source is None)
     trainer["callbacks"] = [
         cb
         for cb in trainer.get("callbacks") or []
@@ -98,13 +98,15 @@ def _on_gpu(trainer: dict[str, Any]) -> bool:
     return accelerator == "auto" and torch.cuda.is_available()
 
 
-def cpu_autocast(cfg: dict[str, Any], model_yaml: Path) -> list[str]:
+def cpu_autocast(cfg: dict[str, Any], model_yaml: Path, warn: bool = True) -> list[str]:
     """Turn half-precision autocast off where the model runs on a CPU.
 
     Encoders such as rslearn's OlmoEarth and Galileo autocast to ``bfloat16`` by default
     (``autocast_dtype``), which fails on a CPU at the first batch. On a CPU such a class
     gets ``autocast_dtype: null`` (what model.yaml would say to run in float32), with one
-    warning naming model.yaml and the key; on a GPU nothing changes.
+    warning naming model.yaml and the key (``warn``; a unified project's transpiled
+    model.yaml chose bfloat16 for a GPU itself, as the reference does: no warning); on a
+    GPU nothing changes.
 
     Returns:
         the key paths changed.
@@ -134,7 +136,7 @@ def cpu_autocast(cfg: dict[str, Any], model_yaml: Path) -> list[str]:
         node["init_args"] = {**(args if isinstance(args, dict) else {}), "autocast_dtype": None}
         key = f"{key_str(path)}.init_args.autocast_dtype"
         changed.append(key)
-        if (str(model_yaml), key) not in _WARNED:
+        if warn and (str(model_yaml), key) not in _WARNED:
             _WARNED.add((str(model_yaml), key))
             logger.warning(
                 "%s: %s is %s, which does not run on a CPU: running without autocast "
