@@ -97,14 +97,18 @@ class ProjectFiles:
         return variant_name(self.source or run or self.model_yaml) or ""
 
     def transpiled(self) -> ProjectFiles:
-        """These files, with a unified project's transpiled files written where missing.
+        """These files, with a unified project's transpiled files in this node's cache.
 
-        A process of another node (a cluster worker) has not got the driver's cache: the
-        files are transpiled again from ``source`` (same inputs, same bytes).
+        A process of another node (a cluster worker, with a node directory of its own) has
+        not got the driver's cache: the files are transpiled again from ``source`` (its
+        copy of the project) into its own (same inputs, same content).
         """
-        if self.source is None or self.model_yaml.is_file():
+        from rslp.formats.unified import cache_root, materialize
+
+        if self.source is None:
             return self
-        from rslp.formats.unified import materialize
+        if self.model_yaml.is_file() and self.model_yaml.is_relative_to(cache_root()):
+            return self  # this node's own copy
 
         mat, probs = materialize(self.source)
         if mat is None:
