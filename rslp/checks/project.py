@@ -75,24 +75,34 @@ class ProjectDocs:
     transpiled: Path | None = None
 
     def _override_key(self, d: Diagnostic) -> str | None:
-        """The key in ``data_sources.yaml`` of a finding in an overridden data source."""
+        """The key in ``data_sources.yaml`` of a finding about an overridden data source.
+
+        A finding in a layer's ``data_source``, or a LocalFiles finding about what its
+        files give (``raster_item_specs``), is the override's.
+        """
         if self.source is None or d.file.name != "dataset.json" or not d.key:
             return None
-        m = re.match(r"^layers\.([^.\[]+)\.data_source(.*)$", d.key)
+        m = re.match(r"^layers\.([^.\[]+)\.(.*)$", d.key)
         path = self.source.parent / DATA_SOURCES_YAML
         if m is None or not path.is_file():
+            return None
+        layer, rest = m.group(1), m.group(2)
+        if rest.startswith("data_source"):
+            rest = rest.removeprefix("data_source")
+        elif d.rule == "local_files":
+            rest = ".init_args.raster_item_specs"
+        else:
             return None
         try:
             given = yaml.safe_load(path.read_text())
         except yaml.YAMLError:
             return None
-        layer, rest = m.group(1), m.group(2)
         if not isinstance(given, dict):
             return None
         modality = layer.split("_lookbehind")[0].split("_lookahead")[0]
         modality = {"sentinel1": "sentinel1_rtc"}.get(modality, modality)
         for name in (layer, modality):
-            if name in given and (not rest or rest.split(".")[1] in given[name]):
+            if isinstance(given.get(name), dict):
                 return name + rest
         return None
 

@@ -112,6 +112,23 @@ def _parse(path: Path, project_dir: Path) -> tuple[Any, str | None]:
     return cli, None
 
 
+def _encoder_bundle(project: ProjectDocs, model: dict[str, Any]) -> str | None:
+    """The project's own OlmoEarth ``config.json`` an encoder of model.yaml is built from."""
+    from rslp.checks.rules.encoders import _encoders
+    from rslp.templates import expand, template_values
+
+    values = template_values(project.root, project.root, project.root)
+    for _, args in _encoders(model):
+        given = args.get("model_path")
+        if not isinstance(given, str):
+            continue
+        path = Path(expand(given, values))
+        config = (path if path.is_absolute() else project.root / path) / "config.json"
+        if config.is_file() and config.resolve().is_relative_to(project.root.resolve()):
+            return str(config.resolve().relative_to(project.root.resolve()))
+    return None
+
+
 def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
     """model.yaml parses and instantiates as an rslearn Lightning config."""
     doc = project.docs.get("model.yaml")
@@ -128,6 +145,9 @@ def check_lightning_parse(project: ProjectDocs) -> list[Diagnostic]:
         return []
     m = PARSER_KEY.search(err)
     key = tuple(m.group(1).split(".")) if m else ()
+    bundle = _encoder_bundle(project, doc.data)
+    if bundle is not None and "OlmoEarth" in err:
+        err += f" (the OlmoEarth encoder is built from {bundle}: check it too)"
     return [
         doc.diag(
             err,
