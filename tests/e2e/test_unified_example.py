@@ -136,3 +136,67 @@ def test_finetuning_a_unified_project_is_refused(tmp_path: Path) -> None:
     )
     assert out.returncode == 2, out.stderr
     assert "unified" in out.stderr and "Traceback" not in out.stderr
+
+
+def _vector_head(name: str, classes: list[str]) -> dict:
+    return {
+        "name": "manual",
+        "decoder_layers": [
+            {
+                "class_path": "rslearn.models.tokens_to_channels.TokensToChannels",
+                "init_args": {"in_dim": 128, "out_dim": 4},
+            },
+            {
+                "class_path": "rslearn.models.pooling_decoder.PoolingDecoder",
+                "init_args": {"in_channels": 48, "out_channels": len(classes)},
+            },
+            {"class_path": "rslearn.train.tasks.classification.ClassificationHead"},
+        ],
+        "task": {
+            "class_path": "rslearn.train.tasks.classification.ClassificationTask",
+            "init_args": {"property_name": name, "classes": classes},
+        },
+    }
+
+
+def test_a_vector_output_is_one_geojson_with_a_property_per_field(tmp_path: Path) -> None:
+    """Two classification heads (untrained: the format is checked, not the answers)."""
+    import shutil
+
+    import yaml
+
+    project = tmp_path / "vector"
+    shutil.copytree(
+        PROJECT,
+        project,
+        ignore=shutil.ignore_patterns("checkpoint.ckpt", "truth", "scripts", "requirements.lock"),
+    )
+    cfg = yaml.safe_load((project / "olmoearth_config.yaml").read_text())
+    classes = {"cover": ["water", "vegetation", "bare"], "changed": ["no", "yes"]}
+    cfg["data"]["output"] = {
+        "data_type": "vector",
+        "fields": [
+            {
+                "name": name,
+                "field_type": "classification",
+                "allowed_values": [{"value": c, "label": c, "color": [0, 0, 0]} for c in values],
+            }
+            for name, values in classes.items()
+        ],
+    }
+    cfg["model"]["tasks"] = {name: _vector_head(name, v) for name, v in classes.items()}
+    (project / "olmoearth_config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = subprocess.run(
+        [*ESRUNNER, "run", str(project), "--scratch", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "s" / "results").iterdir()) == ["result.geojson"]
+    features = json.loads((tmp_path / "s" / "results" / "result.geojson").read_text())["features"]
+    assert features
+    for f in features:
+        assert f["properties"]["cover"] in classes["cover"]
+        assert f["properties"]["changed"] in classes["changed"]

@@ -415,15 +415,10 @@ def model_config(cfg: UnifiedConfig, project_dir: Path | None = None) -> dict[st
     merger_args: dict[str, Any] = {"downsample_factor": factor}
     if overlap:
         merger_args = {"overlap_pixels": overlap, **merger_args}
-    writer = _spec(
-        WRITER_CLASS,
-        {
-            "path": "${DATASET_PATH}",
-            "output_layer": OUTPUT_LAYER,
-            "merger": _spec("rslearn.train.prediction_writer.RasterMerger", merger_args),
-            "fields": names,
-        },
-    )
+    writer_args: dict[str, Any] = {"path": "${DATASET_PATH}", "output_layer": OUTPUT_LAYER}
+    if cfg.data.output.data_type == "raster":  # vector outputs: rslearn's VectorMerger
+        writer_args["merger"] = _spec("rslearn.train.prediction_writer.RasterMerger", merger_args)
+    writer = _spec(WRITER_CLASS, {**writer_args, "fields": names})
     return {
         "model": _spec(
             "rslearn.train.lightning_module.RslearnLightningModule",
