@@ -35,9 +35,35 @@ def scope_of(nodeid: str) -> str:
     return "tests/docker" if path.startswith("tests/docker/") else path
 
 
+# Scopes that take minutes each (the Docker engine's tests, the Ray clusters, the bucket and
+# fine-tune runs), slowest first: they start at once, one per process, and the many short
+# modules fill in after them, so neither process ends with a long scope alone.
+SLOW_FIRST = (
+    "tests/docker",
+    "tests/e2e/test_ray.py",
+    "tests/e2e/test_finetune.py",
+    "tests/e2e/test_bucket_scratch.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_cli_run.py",
+    "tests/e2e/test_imperfect_data.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the :data:`SLOW_FIRST` scopes first (a stable sort: the rest keep their order)."""
+    rank = {s: i for i, s in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(scope_of(item.nodeid), len(rank)))
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Schedule by :func:`scope_of` (``-n 2`` in scripts/test.sh)."""
+    """Schedule by :func:`scope_of` (``-n 2`` in scripts/test.sh), in collection order.
+
+    pytest-xdist would otherwise order scopes by their number of tests, which puts the
+    few long Ray tests last.
+    """
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False
 
     class ScopeScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
