@@ -20,7 +20,8 @@ from rslp import formats
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.documents import Document, load_document
 from rslp.errors import ProjectError
-from rslp.formats.unified import DATA_SOURCES_YAML
+from rslp.formats.unified import DATA_SOURCES_YAML, read_overrides
+from rslp.formats.unified.transpile import modality_of
 from rslp.project import ProjectFiles, request_files
 from rslp.variants import Variant, choose, list_variants, missing_model
 
@@ -83,8 +84,7 @@ class ProjectDocs:
         if self.source is None or d.file.name != "dataset.json" or not d.key:
             return None
         m = re.match(r"^layers\.([^.\[]+)\.(.*)$", d.key)
-        path = self.source.parent / DATA_SOURCES_YAML
-        if m is None or not path.is_file():
+        if m is None:
             return None
         layer, rest = m.group(1), m.group(2)
         if rest.startswith("data_source"):
@@ -93,16 +93,9 @@ class ProjectDocs:
             rest = ".init_args.raster_item_specs"
         else:
             return None
-        try:
-            given = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            return None
-        if not isinstance(given, dict):
-            return None
-        modality = layer.split("_lookbehind")[0].split("_lookahead")[0]
-        modality = {"sentinel1": "sentinel1_rtc"}.get(modality, modality)
-        for name in (layer, modality):
-            if isinstance(given.get(name), dict):
+        given, _ = read_overrides(self.source.parent)
+        for name in (layer, modality_of(layer)):
+            if name and given is not None and isinstance(given.get(name), dict):
                 return name + rest
         return None
 

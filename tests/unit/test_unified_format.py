@@ -326,3 +326,23 @@ def test_the_json_schema_accepts_the_public_files_and_names_an_unknown_key() -> 
     bad = _load(EXAMPLE / "olmoearth_config.yaml")
     bad["data"]["modalities"]["sentinel2_l2a"]["space_mod"] = "mosaic"
     assert any("space_mod" in e.message for e in v.iter_errors(bad))
+
+
+def test_transpiled_files_follow_the_bundle_they_depend_on(tmp_path: Path, monkeypatch) -> None:
+    """Weights added to the encoder bundle later: new files, without random_initialization."""
+    monkeypatch.setenv("ESRUNNER_NODE_DIR", str(tmp_path / "node"))
+    project = tmp_path / "p"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("checkpoint.ckpt", "truth"))
+    before = ProjectFiles.from_dir(project).model_yaml
+    enc = ["model", "init_args", "model", "init_args", "encoder"]
+
+    def encoder_args(path: Path) -> dict[str, Any]:
+        node: Any = yaml.safe_load(path.read_text())
+        for k in enc:
+            node = node[k]
+        return node[0]["init_args"]
+
+    assert encoder_args(before)["random_initialization"] is True
+    (project / "extra_model_files" / "weights.pth").write_bytes(b"weights")
+    after = ProjectFiles.from_dir(project).model_yaml
+    assert after != before and "random_initialization" not in encoder_args(after)

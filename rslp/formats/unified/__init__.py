@@ -3,7 +3,7 @@
 :mod:`~rslp.formats.unified.schema` is the file's pydantic models,
 :mod:`~rslp.formats.unified.transpile` what a run makes of it. This module reads a file
 into problems (key path, message, hint) and writes the transpiled files a run uses into a
-cache directory named by their inputs' digest (:func:`materialize`): every process of a
+cache directory named by their content's digest (:func:`materialize`): every process of a
 node reads the same files, and one that lacks them (another node of a cluster) writes them
 again from the project, which gives the same bytes.
 
@@ -25,18 +25,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from rslp.formats import UNIFIED_YAML, KeyPath
 from rslp.formats.unified.schema import UnifiedConfig, head_problems
 
-UNIFIED_YAML = "olmoearth_config.yaml"
 DATA_SOURCES_YAML = "data_sources.yaml"
-TRANSPILER_VERSION = "1"
 # The files written for a run, by the role they play.
 DATASET_FILE = "dataset.json"
 MODEL_FILE = "model.yaml"
 RUN_FILE = "olmoearth_run.yaml"
 RESULTS_FILE = "inference_results_config.json"
 
-KeyPath = tuple[str | int, ...]
 DISCRIMINATORS = ("name", "field_type", "method")
 
 
@@ -139,17 +137,29 @@ def problems_of(data: Any) -> tuple[UnifiedConfig | None, list[Problem]]:
     return cfg, probs
 
 
+def _read_yaml(path: Path, file: Path | None = None) -> tuple[Any, Problem | None]:
+    """Parsed YAML, or the problem (a missing file, a syntax error at its line).
+
+    ``file`` is the file the problem names (None: the unified file itself).
+    """
+    try:
+        return yaml.safe_load(path.read_text()), None
+    except FileNotFoundError:
+        return None, Problem((), "file does not exist", file=file)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return None, Problem((), f"not valid YAML{where}", file=file)
+
+
 def read_overrides(project_dir: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     """``data_sources.yaml`` of a project (None when absent), and its problems."""
     path = project_dir / DATA_SOURCES_YAML
     if not path.is_file():
         return None, []
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        return None, [Problem((), f"not valid YAML{where}", file=path)]
+    data, problem = _read_yaml(path, path)
+    if problem is not None:
+        return None, [problem]
     if not isinstance(data, dict):
         return None, [
             Problem((), "expected a mapping: layer or modality -> data source", file=path)
@@ -159,18 +169,6 @@ def read_overrides(project_dir: Path) -> tuple[dict[str, Any] | None, list[Probl
         if not isinstance(v, dict) or not isinstance(v.get("class_path"), str):
             probs.append(Problem((k,), "expected a data source with a class_path", file=path))
     return data, probs
-
-
-def config_digest(config: Path) -> str:
-    """What the transpiled files depend on: the file, its overrides, the bundle, this code."""
-    h = hashlib.sha256()
-    h.update(TRANSPILER_VERSION.encode())
-    for module in sorted(Path(__file__).parent.glob("*.py")):  # this code, as installed
-        h.update(module.read_bytes())
-    h.update(str(config.resolve().parent).encode())
-    for p in (config, config.parent / DATA_SOURCES_YAML):
-        h.update(p.read_bytes() if p.is_file() else b"-")
-    return h.hexdigest()
 
 
 def cache_root() -> Path:
@@ -201,50 +199,47 @@ class Materialized:
         """The strategies and legend, as an ``olmoearth_run.yaml``."""
         return self.root / RUN_FILE
 
-    @property
-    def results_json(self) -> Path:
-        """The legend alone."""
-        return self.root / RESULTS_FILE
 
-
-def write_files(out: Path, cfg: UnifiedConfig, project_dir: Path, overrides: Any) -> None:
-    """Write the transpiled files of ``cfg`` into the directory ``out``."""
+def render_files(cfg: UnifiedConfig, project_dir: Path, overrides: Any) -> dict[str, str]:
+    """The transpiled files of ``cfg``: file name -> text (the legend last)."""
     from rslp.formats.unified.transpile import transpile
 
     t = transpile(cfg, project_dir, overrides)
-    out.mkdir(parents=True, exist_ok=True)
     header = f"# Transpiled from {UNIFIED_YAML} by esrunner; do not edit.\n"
-    (out / DATASET_FILE).write_text(json.dumps(t.dataset, indent=2) + "\n")
-    (out / MODEL_FILE).write_text(header + yaml.safe_dump(t.model, sort_keys=False))
-    (out / RUN_FILE).write_text(header + yaml.safe_dump(t.run, sort_keys=False))
-    (out / RESULTS_FILE).write_text(json.dumps(t.results, indent=2) + "\n")
+    return {
+        DATASET_FILE: json.dumps(t.dataset, indent=2) + "\n",
+        MODEL_FILE: header + yaml.safe_dump(t.model, sort_keys=False),
+        RUN_FILE: header + yaml.safe_dump(t.run, sort_keys=False),
+        RESULTS_FILE: json.dumps(t.results, indent=2) + "\n",
+    }
 
 
 def materialize(config: Path) -> tuple[Materialized | None, list[Problem]]:
-    """The transpiled files of ``config`` (written once per digest), or the problems.
+    """The transpiled files of ``config`` (written once per content), or the problems.
+
+    The files are named by their content's digest: a change anywhere they depend on (the
+    file, ``data_sources.yaml``, an encoder bundle's weights, this code) gives new ones.
 
     Returns None with the problems when the file has an error (nothing is written).
     """
     from rslp.fsutil import fresh_dir, publish_dir
 
     config = config.resolve()
-    try:
-        data = yaml.safe_load(config.read_text())
-    except FileNotFoundError:
-        return None, [Problem((), "file does not exist")]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        return None, [Problem((), f"not valid YAML{where}")]
+    data, problem = _read_yaml(config)
+    if problem is not None:
+        return None, [problem]
     cfg, probs = problems_of(data)
     overrides, more = read_overrides(config.parent)
     probs += more
     if cfg is None or any(p.severity == "error" for p in probs):
         return None, probs
-    final = cache_root() / config_digest(config)[:16]
+    files = render_files(cfg, config.parent, overrides)
+    digest = hashlib.sha256("".join(f"{n}\0{t}\0" for n, t in files.items()).encode())
+    final = cache_root() / digest.hexdigest()[:16]
     if not (final / RESULTS_FILE).is_file():
         staging = fresh_dir(final.parent / f".{final.name}.{os.getpid()}")
-        write_files(staging, cfg, config.parent, overrides)
+        for name, text in files.items():
+            (staging / name).write_text(text)
         try:
             publish_dir(staging, final)
         except OSError:

@@ -31,7 +31,6 @@ from pydantic import (
 
 SUPPORTED_MINOR = range(1, 14)  # config_version 0.1.x ... 0.13.x
 VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
-MODALITIES = ("sentinel2_l2a", "sentinel1_rtc")
 
 
 class _Strict(BaseModel):
@@ -99,8 +98,6 @@ class FramedPointInTime(_Strict):
                 raise ValueError(
                     f"give {side}_observations (a list) or {side}_observation, not both"
                 )
-            if many is not None and not many:
-                raise ValueError(f"{side}_observations is empty: give at least one observation")
             if getattr(self, f"{side}_offset_days") is not None and one is None:
                 raise ValueError(f"{side}_offset_days needs {side}_observation")
         if not self.windows("lookbehind") and not self.windows("lookahead"):

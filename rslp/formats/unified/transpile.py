@@ -32,17 +32,21 @@ from rslp.formats.unified.schema import (
     CrsProjection,
     FramedPointInTime,
     GridPartitioner,
+    HuggingfaceSource,
     ManualTask,
+    ModelPathSource,
     Observation,
     Partitioner,
     Period,
     PointInTime,
+    RegistrySource,
     RegressionField,
     RepeatingInterval,
     SegmentationTask,
     UnifiedConfig,
     UseUtm,
 )
+from rslp.templates import EXTRA_FILES_DIR, expand
 
 DAY = 86400.0
 OUTPUT_LAYER = "output"
@@ -76,7 +80,6 @@ EMBEDDING_SIZES = {
 }
 WEIGHT_FILES = ("weights.pth", "model.safetensors", "model.pt")
 EXTRA_FILES_VAR = "${EXTRA_FILES_PATH}"
-EXTRA_FILES_DIR = "extra_model_files"
 PARTITIONERS = "rslp.common.partitioners"
 POSTPROCESSORS = "rslp.common.postprocessing"
 
@@ -208,6 +211,14 @@ def _data_source(cfg: UnifiedConfig, w: Window) -> dict[str, Any]:
     return source
 
 
+def modality_of(layer: str) -> str | None:
+    """The modality key (``sentinel2_l2a``, ``sentinel1_rtc``) of a transpiled layer name."""
+    for key, (base, _, _) in MODALITY_LAYERS.items():
+        if layer == base or layer.startswith(base + "_"):
+            return key
+    return None
+
+
 def apply_overrides(
     layer: str, modality: str, source: dict[str, Any], overrides: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -285,38 +296,53 @@ def dataset_config(cfg: UnifiedConfig, overrides: dict[str, Any] | None = None) 
     return {"layers": layers, "window_data_storage": {"class_path": PER_LAYER_STORAGE}}
 
 
+def _embedding_size(cfg: UnifiedConfig) -> int | None:
+    """The encoder's embedding size: given with its source, or the released model's."""
+    assert cfg.model is not None
+    src = cfg.model.encoder.source
+    if isinstance(src, HuggingfaceSource):
+        return EMBEDDING_SIZES.get(src.model_id)
+    return src.embedding_size
+
+
+def _model_path(given: str, project_dir: Path | None) -> tuple[str, Path | None]:
+    """(``model_path`` as written for the run, the bundle directory it names here).
+
+    ``extra_model_files`` becomes ``${EXTRA_FILES_PATH}`` (the runner sets it to the
+    project's ``extra_model_files/``); another relative path is made absolute (relative
+    to the project, not to where a run starts). The bundle is None without a project.
+    """
+    path = EXTRA_FILES_VAR if given.rstrip("/") == EXTRA_FILES_DIR else given
+    if project_dir is None:
+        return path, None
+    if "${" not in path and not Path(path).is_absolute():
+        path = str(project_dir / path)
+    return path, Path(expand(path, {"EXTRA_FILES_PATH": str(project_dir / EXTRA_FILES_DIR)}))
+
+
+def _architecture_only(bundle: Path | None) -> bool:
+    """Whether a bundle holds ``config.json`` and no weights file."""
+    if bundle is None or not (bundle / "config.json").is_file():
+        return False
+    return not any((bundle / w).is_file() for w in WEIGHT_FILES)
+
+
 def _encoder(cfg: UnifiedConfig, project_dir: Path | None) -> dict[str, Any]:
     assert cfg.model is not None
     enc = cfg.model.encoder
     src = enc.source
     args: dict[str, Any] = {"patch_size": enc.patch_size}
-    if src.name == "huggingface":
+    if isinstance(src, HuggingfaceSource):
         args["model_id"] = src.model_id
-        size = EMBEDDING_SIZES.get(src.model_id)
-    elif src.name == "registry":
-        args["model_path"] = "${EXTRA_FILES_PATH}"
-        size = src.embedding_size
-    elif src.name == "model_path":
-        size = src.embedding_size
-        path = src.model_path
-        bundle = Path(path)
-        if path.rstrip("/") == EXTRA_FILES_DIR:
-            path = EXTRA_FILES_VAR  # the runner sets it to the project's extra_model_files/
-        if path.startswith(EXTRA_FILES_VAR):
-            bundle = Path(EXTRA_FILES_DIR + path[len(EXTRA_FILES_VAR) :])
-        elif project_dir is not None and not bundle.is_absolute():
-            path = str(project_dir / path)  # where the file is, not where a run starts
-        args["model_path"] = path
-        if project_dir is not None and not bundle.is_absolute():
-            bundle = project_dir / bundle
-        if (bundle / "config.json").is_file() and not any(
-            (bundle / w).is_file() for w in WEIGHT_FILES
-        ):
-            # A bundle of the architecture alone: the checkpoint holds the weights.
+    elif isinstance(src, RegistrySource):
+        args["model_path"] = EXTRA_FILES_VAR
+    elif isinstance(src, ModelPathSource):
+        args["model_path"], bundle = _model_path(src.model_path, project_dir)
+        if _architecture_only(bundle):  # the checkpoint holds the weights
             args["random_initialization"] = True
     else:
         args["checkpoint_path"] = src.checkpoint_path
-        size = src.embedding_size
+    size = _embedding_size(cfg)
     if size is not None:
         args["embedding_size"] = size
     args["autocast_dtype"] = "bfloat16"
@@ -338,9 +364,8 @@ def _head(cfg: UnifiedConfig, name: str) -> tuple[list[dict[str, Any]], dict[str
     field = next(f for f in cfg.data.output.field_list() if f.name == name)
     assert isinstance(field, ClassesField)
     classes = len(field.allowed_values)
-    size = _encoder(cfg, None)["init_args"].get("embedding_size")
     unet: dict[str, Any] = {
-        "in_channels": [[cfg.model.encoder.patch_size, size]],
+        "in_channels": [[cfg.model.encoder.patch_size, _embedding_size(cfg)]],
         "out_channels": classes,
         "conv_layers_per_resolution": task.decoder.conv_layers_per_resolution,
     }
@@ -372,8 +397,9 @@ def model_config(cfg: UnifiedConfig, project_dir: Path | None = None) -> dict[st
         assert n is not None
         decoders[n], tasks[n] = _head(cfg, n)
     inputs: dict[str, Any] = {}
+    layers_of = windows(cfg)
     for key, (base, bands, _) in MODALITY_LAYERS.items():
-        ws = [w for w in windows(cfg) if w.modality == key]
+        ws = [w for w in layers_of if w.modality == key]
         if not ws:
             continue
         layers = [w.layer if g == 0 else f"{w.layer}.{g}" for w in ws for g in range(w.groups)]
