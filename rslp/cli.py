@@ -646,13 +646,14 @@ def convert(project_dir: Path, to: str, out: Path) -> None:
     a run of it uses, for reading or editing. Other files are copied; YAML comments of
     the converted files are not kept.
     """
+    from rslp.convert import LEGACY
     from rslp.convert import convert as run_convert
 
     with reported_errors():
         notes = run_convert(project_dir, to, out)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {out} ({'reference' if to == 'legacy' else to} format)")
+    click.echo(f"wrote {out} ({LEGACY.get(to, to)} format)")
 
 
 def seed_spelling(args: list[str]) -> list[str]:

@@ -10,7 +10,6 @@ Both load into the same models.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +112,7 @@ class ProjectFiles:
         mat, probs = materialize(self.source)
         if mat is None:
             raise unified_error(self.source, probs)
-        return dataclasses.replace(
-            self,
-            model_yaml=mat.model_yaml,
-            dataset_json=mat.dataset_json,
-            partition_strategies_yaml=mat.run_yaml,
-            postprocessing_strategies_yaml=mat.run_yaml,
-        )
+        return _from_transpiled(mat, self.request_geojson, self.checkpoint, self.source)
 
     @staticmethod
     def from_dir(
@@ -196,6 +189,21 @@ def unified_error(source: Path, problems: list[Any]) -> ProjectError:
     return ProjectError(first.file or source, first.message + more, key, hint=first.hint)
 
 
+def _from_transpiled(
+    mat: Any, request: Path, checkpoint: Path | None, source: Path
+) -> ProjectFiles:
+    """A unified file's :class:`ProjectFiles`: its transpiled files (``Materialized``)."""
+    return ProjectFiles(
+        model_yaml=mat.model_yaml,
+        dataset_json=mat.dataset_json,
+        partition_strategies_yaml=mat.run_yaml,
+        postprocessing_strategies_yaml=mat.run_yaml,
+        request_geojson=request,
+        checkpoint=checkpoint,
+        source=source,
+    )
+
+
 def _unified_files(d: Path, source: Path, request: Path | None) -> ProjectFiles:
     """A unified project's files: its transpiled files, request and checkpoint."""
     from rslp.formats.unified import materialize
@@ -206,15 +214,7 @@ def _unified_files(d: Path, source: Path, request: Path | None) -> ProjectFiles:
         raise unified_error(source, probs)
     request = request or required_request(d)
     ckpt = Variant(variant_name(source) or "", source).checkpoint(d)
-    return ProjectFiles(
-        model_yaml=mat.model_yaml,
-        dataset_json=mat.dataset_json,
-        partition_strategies_yaml=mat.run_yaml,
-        postprocessing_strategies_yaml=mat.run_yaml,
-        request_geojson=request.resolve(),
-        checkpoint=ckpt if ckpt.exists() else None,
-        source=source,
-    )
+    return _from_transpiled(mat, request.resolve(), ckpt if ckpt.exists() else None, source)
 
 
 def required_request(project_dir: Path) -> Path:

@@ -77,6 +77,14 @@ def _broken_json(config: Path, root: Path) -> Diagnostic | None:
     return None
 
 
+def bundle_dir(project: ProjectDocs, given: str) -> Path:
+    """The directory an encoder's ``model_path`` names, as a run of the project reads it."""
+    from rslp.templates import expand, template_values
+
+    path = Path(expand(given, template_values(project.root, project.root, project.root)))
+    return path if path.is_absolute() else project.root / path
+
+
 def check_encoder_sources(project: ProjectDocs) -> list[Diagnostic]:
     """OlmoEarth encoders: a hub ``model_id`` is a notice; a ``model_path`` bundle must be whole.
 
@@ -84,12 +92,9 @@ def check_encoder_sources(project: ProjectDocs) -> list[Diagnostic]:
     model runs. A ``config.json`` of the project itself that is not JSON is an error, at
     its line and column.
     """
-    from rslp.templates import expand, template_values
-
     doc = project.docs.get("model.yaml")
     if doc is None or not isinstance(doc.data, dict):
         return []
-    values = template_values(project.root, project.root, project.root)
     out = []
     for key, args in _encoders(doc.data):
         if args.get("model_id") is not None:
@@ -109,8 +114,7 @@ def check_encoder_sources(project: ProjectDocs) -> list[Diagnostic]:
         given = args.get("model_path")
         if not isinstance(given, str):
             continue
-        path = Path(expand(given, values))
-        path = path if path.is_absolute() else project.root / path
+        path = bundle_dir(project, given)
         broken = _broken_json(path / "config.json", project.root)
         if broken is not None:  # the project's own file: the run would fail on it
             out.append(broken)

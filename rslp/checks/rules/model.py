@@ -114,16 +114,13 @@ def _parse(path: Path, project_dir: Path) -> tuple[Any, str | None]:
 
 def _encoder_bundle(project: ProjectDocs, model: dict[str, Any]) -> str | None:
     """The project's own OlmoEarth ``config.json`` an encoder of model.yaml is built from."""
-    from rslp.checks.rules.encoders import _encoders
-    from rslp.templates import expand, template_values
+    from rslp.checks.rules.encoders import _encoders, bundle_dir
 
-    values = template_values(project.root, project.root, project.root)
     for _, args in _encoders(model):
         given = args.get("model_path")
         if not isinstance(given, str):
             continue
-        path = Path(expand(given, values))
-        config = (path if path.is_absolute() else project.root / path) / "config.json"
+        config = bundle_dir(project, given) / "config.json"
         if config.is_file() and config.resolve().is_relative_to(project.root.resolve()):
             return str(config.resolve().relative_to(project.root.resolve()))
     return None
