@@ -57,28 +57,59 @@ def replay(batches: list[Any], shuffle: bool) -> torch.utils.data.DataLoader:
     )
 
 
+# The trainer of a from-scratch CPU fit: no logger, no progress bar, no checkpoints (the
+# state is saved slim afterwards), no callbacks (a prediction writer has nothing to do).
+CPU_TRAINER: dict[str, Any] = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "strategy": "auto",
+    "logger": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+    "enable_checkpointing": False,
+    "num_sanity_val_steps": 0,
+    "callbacks": [],
+}
+
+
 def fit_replayed(
-    config_file: Path, env: dict[str, str], passes: int, what: str
+    cfg: dict[str, Any], root: Path, project: Path, source: Path, epochs: int, passes: int
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Fit the model config ``config_file``; returns the module's state and last metrics.
+    """Fit a model config on the CPU; returns the module's state and last metrics.
 
     Args:
-        config_file: a LightningCLI config (model, data, trainer) with its template
-            variables given in ``env`` (``DATASET_PATH``...).
-        env: template variables set while the config is parsed and the model trained.
+        cfg: a LightningCLI config (model, data, trainer) whose data module reads the
+            training dataset at ``${DATASET_PATH}`` = ``root/ds``; its trainer gets
+            :data:`CPU_TRAINER`, ``epochs`` and seed 0, its autocast is turned off on the CPU.
+        root: the training run's directory (:func:`training_root`).
+        project: the project (``${EXTRA_FILES_PATH}`` is its ``extra_model_files/``).
+        source: the file the config comes from, for messages.
+        epochs: epochs over the replayed batches.
         passes: how many passes of the training loader are drawn (then replayed each epoch).
-        what: the config's name for errors.
     """
-    from rslp.runner.inference import lightning_cli
-    from rslp.templates import template_env
+    import yaml
 
+    from rslp.runner.inference import cpu_autocast, lightning_cli
+    from rslp.templates import EXTRA_FILES_DIR, template_env
+
+    cfg["seed_everything"] = 0
+    cfg.setdefault("trainer", {}).update(max_epochs=epochs, **CPU_TRAINER)
+    cpu_autocast(cfg, source)
+    config_file = root / "fit.yaml"
+    config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = {
+        "DATASET_PATH": str(root / "ds"),
+        "EXTRA_FILES_PATH": str(project / EXTRA_FILES_DIR),
+        "NUM_WORKERS": "0",
+        "TRAINER_DATA_PATH": str(root / "trainer"),
+    }
     with template_env(env):
-        cli = lightning_cli(["--config", str(config_file)], False, "fit", what)
+        cli = lightning_cli(["--config", str(config_file)], False, "fit", source.name)
         dm = cli.datamodule
         dm.setup("fit")
         train = [b for _ in range(passes) for b in dm.train_dataloader()]
         val = list(dm.val_dataloader())
-        print(f"training on {len(train)} batches, {len(val)} val batches")
+        print(f"training on {len(train)} batches x {epochs} epochs, {len(val)} val batches")
         cli.trainer.fit(
             cli.model, train_dataloaders=replay(train, True), val_dataloaders=replay(val, False)
         )

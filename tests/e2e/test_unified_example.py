@@ -28,17 +28,17 @@ ESRUNNER = [sys.executable, "-m", "rslp.cli"]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
+def esrunner(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``esrunner ARGS`` in a fresh process (output captured)."""
+    return subprocess.run(
+        [*ESRUNNER, *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     scratch = tmp_path_factory.mktemp("change")
-    out = subprocess.run(
-        [*ESRUNNER, "run", str(PROJECT), "--scratch", str(scratch)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
-    )
-    return out, scratch
+    return esrunner("run", str(PROJECT), "--scratch", str(scratch), timeout=900), scratch
 
 
 def test_it_validates_without_findings() -> None:
@@ -99,27 +99,13 @@ def test_the_python_api_gives_the_same_heads(run, tmp_path: Path) -> None:
 def test_plan_status_and_check_take_the_unified_project(run, tmp_path: Path) -> None:
     out, scratch = run
     assert out.returncode == 0, out.stderr[-3000:]
-    status = subprocess.run(
-        [*ESRUNNER, "status", "--scratch", str(scratch)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    status = esrunner("status", "--scratch", str(scratch))
     assert status.returncode == 0, status.stderr
     assert "done" in status.stdout + status.stderr
-    plan = subprocess.run(
-        [*ESRUNNER, "plan", str(PROJECT), "--scratch", str(tmp_path / "plan")],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    plan = esrunner("plan", str(PROJECT), "--scratch", str(tmp_path / "plan"))
     assert plan.returncode == 0, plan.stderr
     assert (tmp_path / "plan" / "plan" / "windows.geojson").is_file()
-    check = subprocess.run(
-        [*ESRUNNER, "check", str(PROJECT)], capture_output=True, text=True, env=ENV, timeout=300
-    )
+    check = esrunner("check", str(PROJECT), timeout=300)
     assert check.returncode == 0, check.stdout + check.stderr
     # the manifest records the unified file among the run's inputs
     manifest = json.loads((scratch / "manifest.json").read_text())
@@ -127,13 +113,7 @@ def test_plan_status_and_check_take_the_unified_project(run, tmp_path: Path) -> 
 
 
 def test_finetuning_a_unified_project_is_refused(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [*ESRUNNER, "finetune", str(PROJECT), "--scratch", str(tmp_path / "ft")],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    out = esrunner("finetune", str(PROJECT), "--scratch", str(tmp_path / "ft"))
     assert out.returncode == 2, out.stderr
     assert "unified" in out.stderr and "Traceback" not in out.stderr
 
@@ -186,13 +166,7 @@ def test_a_vector_output_is_one_geojson_with_a_property_per_field(tmp_path: Path
     }
     cfg["model"]["tasks"] = {name: _vector_head(name, v) for name, v in classes.items()}
     (project / "olmoearth_config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    out = subprocess.run(
-        [*ESRUNNER, "run", str(project), "--scratch", str(tmp_path / "s")],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    out = esrunner("run", str(project), "--scratch", str(tmp_path / "s"), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "s" / "results").iterdir()) == ["result.geojson"]
     features = json.loads((tmp_path / "s" / "results" / "result.geojson").read_text())["features"]

@@ -117,10 +117,9 @@ def build_training_dataset(root: Path, dataset_cfg: dict[str, Any]) -> None:
         w.mark_layer_completed("labels")
 
 
-def training_config(model: dict[str, Any], epochs: int, lr: float) -> dict[str, Any]:
+def training_config(model: dict[str, Any], lr: float) -> dict[str, Any]:
     """The transpiled model config with targets, crops, flips and an optimizer added."""
     cfg = json.loads(json.dumps(model))
-    cfg["seed_everything"] = 0
     cfg["model"]["init_args"]["optimizer"] = {
         "class_path": "rslearn.train.optimizer.AdamW",
         "init_args": {"lr": lr},
@@ -151,38 +150,17 @@ def training_config(model: dict[str, Any], epochs: int, lr: float) -> dict[str, 
         "tags": {"split": "train"},
     }
     data["val_config"] = {"crop_size": crop, "load_all_crops": True, "tags": {"split": "val"}}
-    cfg["trainer"] = {
-        "max_epochs": epochs,
-        "accelerator": "cpu",
-        "devices": 1,
-        "strategy": "auto",
-        "logger": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "enable_checkpointing": False,
-        "num_sanity_val_steps": 0,
-    }
     return cfg
 
 
 def fit(
     root: Path, model: dict[str, Any], epochs: int, passes: int, lr: float
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Fit; returns the module's state and the last validation metrics."""
+    """Fit on the CPU; returns the module's state and the last validation metrics."""
     from rslp.finetune.replay import fit_replayed
-    from rslp.runner.inference import cpu_autocast
 
-    cfg = training_config(model, epochs, lr)
-    cpu_autocast(cfg, PROJECT / "olmoearth_config.yaml")
-    config_file = root / "fit.yaml"
-    config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {
-        "EXTRA_FILES_PATH": str(PROJECT / "extra_model_files"),
-        "DATASET_PATH": str(root / "ds"),
-        "NUM_WORKERS": "0",
-        "TRAINER_DATA_PATH": str(root / "trainer"),
-    }
-    return fit_replayed(config_file, env, passes, "the training config")
+    cfg = training_config(model, lr)
+    return fit_replayed(cfg, root, PROJECT, PROJECT / "olmoearth_config.yaml", epochs, passes)
 
 
 def main() -> None:

@@ -111,35 +111,14 @@ def fit(root: Path, epochs: int, passes: int, lr: float) -> tuple[dict, dict[str
     about 1,500 steps.
     """
     from rslp.finetune.replay import fit_replayed
-    from rslp.runner.inference import cpu_autocast
 
     cfg = yaml.safe_load((PROJECT / "model.yaml").read_text())
-    cfg["seed_everything"] = 0
     init = cfg["model"]["init_args"]
     init["optimizer"]["init_args"]["lr"] = lr
     # The plateau schedule is for fine-tuning a pretrained encoder; from random weights the
     # loss stays flat for a while before it falls, and the schedule would cut the rate there.
     init.pop("scheduler", None)
-    cfg["trainer"].update(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        strategy="auto",
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        callbacks=[],
-    )
-    cpu_autocast(cfg, PROJECT / "model.yaml")
-    config_file = root / "fit.yaml"
-    config_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {
-        "DATASET_PATH": str(root / "ds"),
-        "EXTRA_FILES_PATH": str(PROJECT / "extra_model_files"),
-        "TRAINER_DATA_PATH": str(root / "trainer"),
-    }
-    return fit_replayed(config_file, env, passes, "model.yaml")
+    return fit_replayed(cfg, root, PROJECT, PROJECT / "model.yaml", epochs, passes)
 
 
 def main() -> None:
