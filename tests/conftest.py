@@ -72,6 +72,32 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     return ScopeScheduling(config, log)
 
 
+# Seconds each test process spent on each scope (setup, call and teardown of its tests), in
+# the order it ran them: printed at the end so a slow CI run shows which process ended last.
+_BUSY: dict[str, dict[str, float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add a test phase's duration to its process's scope (on the controller under xdist)."""
+    node = getattr(report, "node", None)
+    worker = getattr(node, "gateway", None)
+    name = worker.id if worker is not None else "main"
+    scopes = _BUSY.setdefault(name, {})
+    scope = scope_of(report.nodeid)
+    scopes[scope] = scopes.get(scope, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each test process's busy time and its scopes that took over 20 s, in the order run."""
+    if not _BUSY:
+        return
+    terminalreporter.section("time per test process")
+    for name, scopes in sorted(_BUSY.items()):
+        total = sum(scopes.values())
+        long = ", ".join(f"{s} {t:.0f}s" for s, t in scopes.items() if t > 20)
+        terminalreporter.write_line(f"{name}: {total:.0f}s busy; {long}")
+
+
 @pytest.fixture
 def demo_copy(tmp_path: Path) -> Path:
     """A writable copy of the demo project (without any scratch)."""
