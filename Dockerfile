@@ -1,8 +1,8 @@
 # The model image: esrunner (rslp), one project under /opt/project, and that project's
 # locked dependencies. Built by `esbuild build data/<project>` (BuildKit); see docs/build.md.
 #
-#   base     the base image + a venv with the base lock installed (--require-hashes): the
-#            layer every project image shares, cached by the base's pins alone
+#   base     the base image + a venv with the base lock installed (--require-hashes) in
+#            three layers every project image shares, each cached by its own pins alone
 #   deps     base + what the project's lock adds (often nothing: an empty layer)
 #   runtime  deps + rslp + the project; non-root; ENTRYPOINT esrunner.
 # Wheels come from .esbuild/<part>/wheelhouse (offline builds: --network=none) or the index
@@ -16,12 +16,27 @@ ARG DEPS_FROM=base
 FROM ${BASE_IMAGE} AS base
 ARG PIP_SOURCE
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
-# .esbuild/base/ holds the base pins and their wheels (staged by esbuild build);
-# bind-mounted, so neither lands in a layer, and the layer's cache key is exactly those.
-RUN --mount=type=bind,source=.esbuild/base,target=/tmp/esbuild \
+# The base lock in three layers, most stable first (esbuild's BASE_PARTS): .esbuild/cuda/
+# (the CUDA runtime wheels), .esbuild/torch/ (torch, torchvision, triton), .esbuild/base/
+# (every other base pin), each with its pins and wheels (staged by esbuild build) and
+# bind-mounted, so neither lands in a layer and each layer's cache key is exactly those.
+# A bump of an ordinary pin rebuilds and re-pushes the last layer only, and an engine
+# pushes or pulls the three side by side. The lock holds every dependency: --no-deps.
+RUN --mount=type=bind,source=.esbuild/cuda,target=/tmp/esbuild \
     python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --require-hashes --only-binary=:all: ${PIP_SOURCE} \
-        -r /tmp/esbuild/requirements.lock
+    && if [ -s /tmp/esbuild/requirements.lock ]; then \
+        /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: ${PIP_SOURCE} \
+            -r /tmp/esbuild/requirements.lock; \
+    fi
+RUN --mount=type=bind,source=.esbuild/torch,target=/tmp/esbuild \
+    if [ -s /tmp/esbuild/requirements.lock ]; then \
+        /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: ${PIP_SOURCE} \
+            -r /tmp/esbuild/requirements.lock; \
+    fi
+RUN --mount=type=bind,source=.esbuild/base,target=/tmp/esbuild \
+    /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: ${PIP_SOURCE} \
+        -r /tmp/esbuild/requirements.lock \
+    && /opt/venv/bin/pip check
 
 FROM ${DEPS_FROM} AS deps
 ARG PIP_SOURCE

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.finetune",
     "bench.lock",
     "bench.image",
+    "bench.base_push",
     "bench.setup",
 ]
 

@@ -187,8 +187,8 @@ def own_layer_bytes(first: str, second: str) -> tuple[int, int]:
         return [(c, int(n)) for c, n in (ln.rsplit("|", 1) for ln in out.splitlines())]
 
     above = 0
-    for created, size in rows(second):  # newest first, down to the base venv
-        if "python3 -m venv" in created:
+    for created, size in rows(second):  # newest first, down to the base venv's last layer
+        if "pip check" in created:
             break
         above += size
     return sum(n for _, n in rows(first)), above

@@ -28,9 +28,26 @@ from rslp.variants import Variant
 
 STAGING = Path(".esbuild")
 # What the Dockerfile bind-mounts, one directory per layer so that each layer's cache key is
-# only its own pins and wheels: base/ (the base lock: the layer every project shares) and
-# project/ (what the project's lock adds: empty for most).
-PARTS = ("base", "project")
+# only its own pins and wheels. The base lock (the layers every project shares) is split,
+# most stable first: cuda/ (the CUDA runtime wheels, gigabytes, that change only with
+# torch's CUDA build), torch/ (torch, torchvision and triton) and base/ (every other base
+# pin). A bump of an ordinary base pin so rebuilds, pushes and pulls only the last of them,
+# and an engine pushes or pulls the layers side by side. project/: what the project's
+# lock adds (empty for most).
+BASE_PARTS = ("cuda", "torch", "base")
+PARTS = (*BASE_PARTS, "project")
+_TORCH = frozenset({"torch", "torchvision", "triton"})
+
+
+def base_part(name: str) -> str:
+    """The base layer (:data:`BASE_PARTS`) a distribution of the base lock goes in.
+
+    Args:
+        name: the canonical distribution name (``nvidia-cublas``).
+    """
+    if name.startswith(("nvidia-", "cuda-")):
+        return "cuda"
+    return "torch" if name in _TORCH else "base"
 CONFIG_FILES = (
     "dataset.json",
     "model.yaml",
@@ -145,7 +162,7 @@ def fill_wheelhouse(repo: Path, lock: Path, out: Path) -> list[Path]:
         out: the host wheelhouse directory (kept between builds).
 
     Returns:
-        the wheelhouses inside the build context (base, project).
+        the wheelhouses inside the build context, in :data:`PARTS` order.
     """
     out.mkdir(parents=True, exist_ok=True)
     lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
@@ -257,7 +274,8 @@ def ensure_base(
         if pulled.returncode == 0:
             subprocess.run([*docker_cmd(), "tag", remote, ref], capture_output=True, check=True)
             return "pulled"
-    _stage(plan.repo, "base", base_body(plan.repo))
+    for part, body in base_bodies(plan.repo).items():
+        _stage(plan.repo, part, body)
     cmd = plan.command(target="base")
     cmd[-1:-1] = ["-t", ref, "--label", f"io.esrunner.base-digest={ref.rsplit(':', 1)[1]}"]
     _docker_build(cmd, build_log(plan, log, "base"), plan)
@@ -349,15 +367,16 @@ def plan_build(
 
 
 def stage_locks(repo: Path, lock: Path) -> list[Path]:
-    """Stage a project's pins as the Dockerfile's two layers: the base's and the project's own.
+    """Stage a project's pins as the Dockerfile's layers: the base's and the project's own.
 
-    ``.esbuild/base/requirements.lock`` is the base lock's body (``requirements/base.lock``)
-    and ``.esbuild/project/requirements.lock`` the entries the project's lock adds to it
+    ``.esbuild/<part>/requirements.lock`` for each of :data:`BASE_PARTS` holds that part
+    of the base lock's body (``requirements/base.lock``, :func:`base_bodies`), and
+    ``.esbuild/project/requirements.lock`` the entries the project's lock adds to it
     (empty when it adds nothing). Only bodies are staged, never headers, so every project
-    on the same base stages the same base part and shares that layer.
+    on the same base stages the same base parts and shares those layers.
 
     Returns:
-        the two staged lock files.
+        the staged lock files, in :data:`PARTS` order.
 
     Raises:
         BuildError: the base lock is missing or the project's lock was not made on it.
@@ -373,8 +392,24 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
             f"{', '.join(changed[:3]) or 'entries missing'}): run 'esbuild lock' on the project"
         )
     added = {n: e for n, e in mine.items() if n not in base}
-    bodies = {"base": body, "project": render(added, unsafe & set(added))}
+    bodies = {**base_bodies(repo), "project": render(added, unsafe & set(added))}
     return [_stage(repo, part, bodies[part]) for part in PARTS]
+
+
+def base_bodies(repo: Path) -> dict[str, str]:
+    """The base lock's body split into :data:`BASE_PARTS` (by :func:`base_part`).
+
+    Every part's entries keep their hashes; a part with no entries is empty (its layer
+    installs nothing). The lock holds every dependency, so each part installs ``--no-deps``.
+
+    Raises:
+        BuildError: there is no base lock.
+    """
+    found, unsafe = entries(base_body(repo))
+    parts: dict[str, dict[str, str]] = {p: {} for p in BASE_PARTS}
+    for name, entry in found.items():
+        parts[base_part(name)][name] = entry
+    return {p: render(e, unsafe & set(e)) for p, e in parts.items()}
 
 
 def base_body(repo: Path) -> str:
