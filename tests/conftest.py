@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 # Seconds each test process spent on each scope (setup, call and teardown of its tests), in
 # the order it ran them: printed at the end so a slow CI run shows which process ended last.
 _BUSY: dict[str, dict[str, float]] = {}
+# Every test's seconds (its three phases), written as JSON to $ESRUNNER_TEST_TIMES if set.
+_TESTS: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -85,12 +88,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     scopes = _BUSY.setdefault(name, {})
     scope = scope_of(report.nodeid)
     scopes[scope] = scopes.get(scope, 0.0) + report.duration
+    _TESTS[report.nodeid] = _TESTS.get(report.nodeid, 0.0) + report.duration
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Each test process's busy time and its scopes that took over 20 s, in the order run."""
     if not _BUSY:
         return
+    if os.environ.get("ESRUNNER_TEST_TIMES"):
+        Path(os.environ["ESRUNNER_TEST_TIMES"]).write_text(json.dumps(_TESTS, indent=1))
     terminalreporter.section("time per test process")
     for name, scopes in sorted(_BUSY.items()):
         total = sum(scopes.values())

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from rslp.espredict_runner import EsPredictRunner
+from tests.conftest import REPO, run_pipeline
 
 ENGINE = REPO / "scripts" / "docker-engine.sh"
 STATE = Path(os.environ.get("ESB_DOCKER_ROOT", "/var/lib/esbuild-docker"))
@@ -111,3 +112,12 @@ def demo_image(docker_env: dict[str, str], build_repo: Path) -> dict[str, str]:
     assert out.returncode == 0, out.stderr[-3000:] + (build_repo / "build.log").read_text()[-3000:]
     image_id = [ln for ln in out.stdout.splitlines() if ln.startswith("image: ")][0].split()[1]
     return {"id": image_id, "tag": tag, "output": out.stdout}
+
+
+@pytest.fixture(scope="session")
+def demo_host_result(build_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's ``result.tif`` from a run on the host: what a run in its image must equal."""
+    runner = EsPredictRunner.from_project(
+        build_repo / "data" / "demo", tmp_path_factory.mktemp("host")
+    )
+    return run_pipeline(runner)[0]

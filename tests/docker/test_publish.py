@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from rslp.espredict_runner import EsPredictRunner
-from tests.conftest import REPO, run_pipeline
 from tests.docker.conftest import BASE_IMAGE, STATE, _engine, docker
 
 pytestmark = pytest.mark.docker
@@ -35,7 +33,7 @@ def esbuild(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_publish_is_idempotent_refuses_conflicts_and_pulls_back(
-    registry: str, demo_image: dict, build_repo: Path, tmp_path: Path
+    registry: str, demo_image: dict, demo_host_result: Path, build_repo: Path, tmp_path: Path
 ) -> None:
     repo = f"{registry}/test/demo"
     project = str(build_repo / "data" / "demo")
@@ -75,8 +73,7 @@ def test_publish_is_idempotent_refuses_conflicts_and_pulls_back(
         "run", "--rm", "--network", "none", "-v", f"{scratch}:/work/scratch", f"{repo}@{digest}",
         "run", "/opt/project", "--scratch", "/work/scratch", "--workers", "1", timeout=1200,
     )  # fmt: skip
-    host = run_pipeline(EsPredictRunner.from_project(REPO / "data" / "demo", tmp_path / "host"))
-    assert (scratch / "results" / "result.tif").read_bytes() == host[0].read_bytes()
+    assert (scratch / "results" / "result.tif").read_bytes() == demo_host_result.read_bytes()
 
 
 def test_publish_pushes_the_base_once_and_a_build_elsewhere_pulls_it(
