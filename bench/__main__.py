@@ -6,6 +6,7 @@ import importlib
 
 BENCHMARKS = [
     "bench.refusal",
+    "bench.cli_exit",
     "bench.partition",
     "bench.mosaic",
     "bench.runner",

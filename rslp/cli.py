@@ -670,7 +670,13 @@ def main() -> None:
     # Library progress bars (rslearn's window loading) stay off the console; tqdm reads
     # this when it is first imported. Our own bars pass disable=False.
     os.environ.setdefault("TQDM_DISABLE", "1")
-    cli(args=seed_spelling(sys.argv[1:]))
+    from rslp.process_exit import exit_now
+
+    try:
+        cli(args=seed_spelling(sys.argv[1:]))
+    except SystemExit as e:  # click ends every command with one
+        exit_now(e.code)
+    exit_now(0)
 
 
 if __name__ == "__main__":

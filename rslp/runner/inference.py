@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lightning.pytorch import Callback
 
 from rslp.errors import ProjectError, StepError
 from rslp.fsutil import atomic_path, sha256_file
@@ -153,38 +152,6 @@ def run_templates(ctx: RunContext) -> dict[str, str]:
     return template_values(ctx.files.project_dir, ctx.scratch.dataset, ctx.scratch.root / "trainer")
 
 
-class WindowCounter(Callback):
-    """Counts windows as the prediction writer finishes them, and when prediction starts.
-
-    Runs after the RslearnWriter (callbacks run in list order). Each crop written counts
-    as its share of its window (``1 / num_crops_in_window``), so progress moves within a
-    window predicted patch by patch (``load_all_patches``), not only at its end.
-    """
-
-    def __init__(self) -> None:
-        self.on_windows: Callable[[float], None] | None = None
-        self.predict_started: float | None = None
-
-    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
-        """Note when the predict loop starts (set-up ends here)."""
-        self.predict_started = time.perf_counter()
-
-    def on_predict_batch_end(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        """Report the share of windows this batch's crops finished."""
-        metadatas = batch[2] if isinstance(batch, tuple | list) and len(batch) == 3 else []
-        done = sum(1 / max(1, int(getattr(m, "num_crops_in_window", 1))) for m in metadatas)
-        if done and self.on_windows is not None:
-            self.on_windows(done)
-
-
 class Predictor:
     """A model built and loaded once, predicting one partition after another.
 
@@ -214,6 +181,8 @@ class Predictor:
                 f"rslearn/Lightning rejected {ctx.files.model_yaml.name}",
             )
         self.model, self.datamodule, self.trainer = cli.model, cli.datamodule, cli.trainer
+        from rslp.runner.window_counter import WindowCounter
+
         self.counter = WindowCounter()
         self.trainer.callbacks.append(self.counter)
         self.base_split = self.datamodule.split_configs["predict"]

@@ -105,7 +105,7 @@ def test_progress_moves_within_a_window_predicted_patch_by_patch() -> None:
     import io
     from types import SimpleNamespace
 
-    from rslp.runner.inference import WindowCounter
+    from rslp.runner.window_counter import WindowCounter
 
     got: list[float] = []
     counter = WindowCounter()

@@ -40,6 +40,9 @@ def _init_worker(threads: int, log_dir: str, events: Any, gpus: Any = None) -> N
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
     import torch
 
+    from rslp.process_exit import end_at_exit_without_teardown
+
+    end_at_exit_without_teardown()  # the run waits for its workers to end
     global _QUEUE
     _QUEUE = events
     torch.set_num_threads(threads)
