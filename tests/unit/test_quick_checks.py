@@ -71,6 +71,16 @@ def test_finding_classes_imports_nothing_heavy() -> None:
     assert found[3] == "module rslearn.train.tasks.segmentation has no class 'X'"
 
 
+def test_importing_the_runner_imports_no_model_library() -> None:
+    """The seed's per-step scripts import EsPredictRunner first: it must not cost Lightning."""
+    code = (
+        "import json, sys; from rslp.espredict_runner import EsPredictRunner; import rslp.cli;"
+        "print(json.dumps([m for m in ('torch', 'lightning', 'wandb') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
 def _esrunner(*args: str) -> subprocess.CompletedProcess:
     code = "import sys; from rslp.cli import main; sys.argv = ['esrunner', *sys.argv[1:]]; main()"
     return subprocess.run(
