@@ -19,7 +19,9 @@ mkdir -p "$OUT" "$SITE"
 [ -f .device-kit/kit.tar.xz ] || { echo "no .device-kit/kit.tar.xz: build it first (scripts/device_kit.py build) and carry .device-kit" >&2; exit 2; }
 echo "[device] unpacking the kit into $SITE"
 tar -xJf .device-kit/kit.tar.xz -C "$SITE"
-export PYTHONPATH="$SITE:$PWD" TMPDIR="${TMPDIR:-/tmp}"
+# The working tree first: the code checked is the tree carried now, even with a kit built
+# from an older tree (the kit's own wheel of this package comes after it).
+export PYTHONPATH="$PWD:$SITE" TMPDIR="${TMPDIR:-/tmp}"
 "$PY" - "$OUT" <<'PY'
 """GPU vs CPU vs plain rslearn on the GPU, on data/olmoearth-cropland: windows/s, memory, agreement."""
 import json
