@@ -312,6 +312,15 @@ def _source_spec(module_name: str) -> importlib.machinery.ModuleSpec | None:
     return spec
 
 
+def module_origin(module_name: str) -> str | None:
+    """The file a module is loaded from, found without importing it (None: not so found)."""
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None)
+    spec = _source_spec(module_name)
+    return spec.origin if spec is not None else None
+
+
 def _top_level_names(tree: ast.Module) -> set[str] | None:
     """Names a module's source binds at its top level; None when it cannot be told."""
     names: set[str] = set()

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rslp import formats
+from rslp.checks import verdicts
 from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import DEFAULT_MAX_WINDOWS, ProjectDocs
-from rslp.checks.rules import IMPORTING_RULES, QUICK_RULES, run_rules
+from rslp.checks.rules import IMPORTING_RULES, QUICK_RULES, Rule, run_rules
 from rslp.errors import ProjectError
 from rslp.project import ProjectFiles
 
@@ -92,21 +93,33 @@ def preflight(
         PreflightError: listing every error found.
     """
     project, _ = ProjectDocs.from_files(files, max_windows)
-    found: list[Diagnostic] = []
-    for rules in (
-        (QUICK_RULES, IMPORTING_RULES) if import_classes else (QUICK_RULES,)
-    ):  # a broken project is refused before imports
-        # window_prep is the fine-tune's: a prediction run does not need it
-        found = [
-            d
-            for d in run_rules(project, rules)
-            if not (formats.is_run_config(d.file) and _in(d, "window_prep"))
-        ]
-        if any(d.severity == "error" for d in found):
-            break
-        if rules is QUICK_RULES and passed_quick is not None:
-            passed_quick()
+    found = _run(project, QUICK_RULES)  # a broken project is refused before imports
+    if passed_quick is not None and not _errors(found):
+        passed_quick()
+    if import_classes and not _errors(found):
+        key = verdicts.verdict_key(project)
+        known = verdicts.remembered(key)
+        if known is not None:  # this node checked the same classes and code before
+            found = sorted([*found, *known], key=Diagnostic.order)
+        else:
+            before = set(found)
+            found = _run(project, IMPORTING_RULES)
+            if not _errors(found):
+                verdicts.remember(key, [d for d in found if d not in before])
     return _raise_or_warn(found)
+
+
+def _run(project: ProjectDocs, rules: list[Rule]) -> list[Diagnostic]:
+    """The rules' findings, but window_prep's: it is the fine-tune's, a run does not need it."""
+    return [
+        d
+        for d in run_rules(project, rules)
+        if not (formats.is_run_config(d.file) and _in(d, "window_prep"))
+    ]
+
+
+def _errors(found: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in found)
 
 
 def _in(d: Diagnostic, section: str) -> bool:

@@ -60,9 +60,8 @@ def accelerator_for(trainer: dict[str, Any], model_yaml: Path, device: str = "au
                 "(--device cpu): expect it to be much slower"
             )
         return "cpu"
-    gpus = cuda_devices()
-    if device == "cuda" or asked in GPU_ACCELERATORS:
-        if gpus == 0:
+    if device == "cuda" or asked in GPU_ACCELERATORS:  # only then is torch asked (a second)
+        if cuda_devices() == 0:
             why = "--device cuda" if device == "cuda" else f"trainer.accelerator is {asked!r}"
             raise ProjectError(
                 model_yaml,
