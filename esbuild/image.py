@@ -48,6 +48,8 @@ def base_part(name: str) -> str:
     if name.startswith(("nvidia-", "cuda-")):
         return "cuda"
     return "torch" if name in _TORCH else "base"
+
+
 CONFIG_FILES = (
     "dataset.json",
     "model.yaml",
