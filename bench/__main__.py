@@ -7,6 +7,7 @@ import importlib
 BENCHMARKS = [
     "bench.refusal",
     "bench.cli_exit",
+    "bench.steps",
     "bench.partition",
     "bench.mosaic",
     "bench.runner",
