@@ -46,6 +46,8 @@ def steps(tmp: Path, node: Path, remember: bool) -> dict[str, float]:
     scratch = tmp / "steps"
     shutil.rmtree(scratch, ignore_errors=True)
     env = dict(os.environ, ESRUNNER_NODE_DIR=str(node), PYTHONPATH=str(REPO))
+    if remember:  # a process on this node checked the project before (another request)
+        timed([sys.executable, "-c", STEP, str(DEMO), str(tmp / "before"), "partition", ""], env)
     out = {}
     for step in STEPS:
         if not remember:
