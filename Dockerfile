@@ -20,8 +20,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
 # (the CUDA runtime wheels), .esbuild/torch/ (torch, torchvision, triton), .esbuild/base/
 # (every other base pin), each with its pins and wheels (staged by esbuild build) and
 # bind-mounted, so neither lands in a layer and each layer's cache key is exactly those.
-# A bump of an ordinary pin rebuilds and re-pushes the last layer only, and an engine
-# pushes or pulls the three side by side. The lock holds every dependency: --no-deps.
+# With the earlier layers in the build cache, a bump of an ordinary pin rebuilds and
+# re-pushes the last layer only; an engine pushes or pulls the three side by side. The lock
+# holds every dependency: --no-deps.
 RUN --mount=type=bind,source=.esbuild/cuda,target=/tmp/esbuild \
     python3 -m venv /opt/venv \
     && if [ -s /tmp/esbuild/requirements.lock ]; then \

@@ -29,11 +29,13 @@ from rslp.variants import Variant
 STAGING = Path(".esbuild")
 # What the Dockerfile bind-mounts, one directory per layer so that each layer's cache key is
 # only its own pins and wheels. The base lock (the layers every project shares) is split,
-# most stable first: cuda/ (the CUDA runtime wheels, gigabytes, that change only with
-# torch's CUDA build), torch/ (torch, torchvision and triton) and base/ (every other base
-# pin). A bump of an ordinary base pin so rebuilds, pushes and pulls only the last of them,
-# and an engine pushes or pulls the layers side by side. project/: what the project's
-# lock adds (empty for most).
+# most stable first: cuda/ (the CUDA runtime wheels, gigabytes, pinned by torch: a torch
+# bump usually changes them too), torch/ (torch, torchvision and triton) and base/ (every
+# other base pin). On an engine whose build cache holds the earlier layers, a bump of an
+# ordinary base pin so rebuilds, pushes and pulls only the last of them (layers are not
+# byte-reproducible: a builder without that cache makes all three anew); and an engine
+# pushes or pulls the layers side by side. project/: what the project's lock adds (empty
+# for most).
 BASE_PARTS = ("cuda", "torch", "base")
 PARTS = (*BASE_PARTS, "project")
 _TORCH = frozenset({"torch", "torchvision", "triton"})
@@ -44,6 +46,9 @@ def base_part(name: str) -> str:
 
     Args:
         name: the canonical distribution name (``nvidia-cublas``).
+
+    Returns:
+        ``cuda``, ``torch`` or ``base``.
     """
     if name.startswith(("nvidia-", "cuda-")):
         return "cuda"
@@ -220,13 +225,15 @@ DEFAULT_OS_IMAGE = "python:3.11-slim-bookworm"
 def base_digest(repo: Path, os_image: str | None = None) -> str:
     """The digest of what the base image is made of.
 
-    The base lock's pins, the Dockerfile's base stage and the OS image: every project on
-    this base shares it; a change to any part makes a new base.
+    The base lock's pins as the layers install them (:func:`base_bodies`), the
+    Dockerfile's base stage and the OS image: every project on this base shares it; a
+    change to any part makes a new base.
     """
     dockerfile = (repo / "Dockerfile").read_text()
     stage = dockerfile.split("FROM ${DEPS_FROM} AS deps", 1)[0]
     h = hashlib.sha256()
-    for part in (base_body(repo), stage, os_image or DEFAULT_OS_IMAGE):
+    layers = json.dumps(base_bodies(repo), sort_keys=False)
+    for part in (layers, stage, os_image or DEFAULT_OS_IMAGE):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
 
@@ -276,8 +283,7 @@ def ensure_base(
         if pulled.returncode == 0:
             subprocess.run([*docker_cmd(), "tag", remote, ref], capture_output=True, check=True)
             return "pulled"
-    for part, body in base_bodies(plan.repo).items():
-        _stage(plan.repo, part, body)
+    stage_base(plan.repo)
     cmd = plan.command(target="base")
     cmd[-1:-1] = ["-t", ref, "--label", f"io.esrunner.base-digest={ref.rsplit(':', 1)[1]}"]
     _docker_build(cmd, build_log(plan, log, "base"), plan)
@@ -394,8 +400,16 @@ def stage_locks(repo: Path, lock: Path) -> list[Path]:
             f"{', '.join(changed[:3]) or 'entries missing'}): run 'esbuild lock' on the project"
         )
     added = {n: e for n, e in mine.items() if n not in base}
-    bodies = {**base_bodies(repo), "project": render(added, unsafe & set(added))}
-    return [_stage(repo, part, bodies[part]) for part in PARTS]
+    return [*stage_base(repo), _stage(repo, "project", render(added, unsafe & set(added)))]
+
+
+def stage_base(repo: Path) -> list[Path]:
+    """Stage the base lock's parts (:func:`base_bodies`) for the Dockerfile's base layers.
+
+    Returns:
+        the staged lock files, in :data:`BASE_PARTS` order.
+    """
+    return [_stage(repo, part, body) for part, body in base_bodies(repo).items()]
 
 
 def base_bodies(repo: Path) -> dict[str, str]:

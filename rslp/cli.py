@@ -665,8 +665,8 @@ def seed_spelling(args: list[str]) -> list[str]:
     return args
 
 
-def main() -> None:
-    """Console entry point."""
+def main() -> NoReturn:
+    """Console entry point: ends the process (:func:`rslp.process_exit.exit_now`)."""
     # Library progress bars (rslearn's window loading) stay off the console; tqdm reads
     # this when it is first imported. Our own bars pass disable=False.
     os.environ.setdefault("TQDM_DISABLE", "1")

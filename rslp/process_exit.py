@@ -5,29 +5,38 @@ are imported that takes about a second, after the work is done, in the ``esrunne
 process and again in each of its worker processes (which the run waits for). A process
 whose work is finished loses nothing by ending at once: its exit handlers (``atexit``:
 logging's flush, temporary files' finalizers, multiprocessing's clean-up, Ray's shutdown)
-still run, and stdout and stderr are flushed, before ``os._exit``.
+still run, and Python's and C's stdout and stderr buffers are flushed, before
+``os._exit``. What is skipped is what only the teardown does: ``__del__`` methods of
+objects still alive (an open ``NamedTemporaryFile`` is not deleted; a raster dataset never
+closed is not flushed: this package closes every file it writes with ``with``).
 
 Use :func:`exit_now` at the end of a command-line entry point, and
-:func:`end_at_exit_without_teardown` in a worker process whose end its pool decides.
-``ESRUNNER_EXIT_TEARDOWN=1`` in the environment turns both off (a normal exit: for
-debugging a library's finalizer, and the baseline of ``bench.cli_exit``).
+:func:`end_at_exit_without_teardown` in a ``ProcessPoolExecutor`` worker, whose end its
+pool decides. ``ESRUNNER_EXIT_TEARDOWN=1`` in the environment turns both off (a normal
+exit: for debugging a library's finalizer, and the baseline of ``bench.cli_exit``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import sys
 import threading
 from typing import NoReturn
 
+TEARDOWN_ENV = "ESRUNNER_EXIT_TEARDOWN"
+
 
 def exit_status(code: object) -> int:
-    """The status ``sys.exit(code)`` ends a process with (a message is printed, as it does).
+    """The status ``sys.exit(code)`` ends a process with (printing a message, as it does).
 
     Args:
         code: ``None`` (0), an int, or anything else (printed to stderr; status 1).
+
+    Returns:
+        the exit status.
     """
     if code is None:
         return 0
@@ -35,9 +44,6 @@ def exit_status(code: object) -> int:
         return code
     print(code, file=sys.stderr)
     return 1
-
-
-TEARDOWN_ENV = "ESRUNNER_EXIT_TEARDOWN"
 
 
 def _teardown() -> bool:
@@ -49,10 +55,14 @@ def _other_threads_running() -> bool:
     return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
 
 
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
+def _finish() -> None:
+    """Run the exit handlers and flush every output buffer, Python's and C's."""
+    atexit._run_exitfuncs()  # CPython's own (private) runner of the atexit handlers
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(OSError, ValueError, AttributeError):  # closed or replaced
-            stream.flush()
+            stream.flush()  # type: ignore[union-attr]
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library to ask
+        ctypes.CDLL(None).fflush(None)  # what C code (GDAL, ...) wrote with stdio
 
 
 def exit_now(code: str | int | None = 0) -> NoReturn:
@@ -67,16 +77,16 @@ def exit_now(code: str | int | None = 0) -> NoReturn:
     if _teardown() or _other_threads_running():
         sys.exit(code)
     status = exit_status(code)
-    atexit._run_exitfuncs()
-    _flush()
+    _finish()
     os._exit(status)
 
 
 def end_at_exit_without_teardown() -> None:
-    """Make this process, when it exits normally, run its exit handlers and end at once.
+    """Make this ``ProcessPoolExecutor`` worker end at once when its pool lets it exit.
 
-    For a pool's worker process, whose exit its pool triggers (status 0): the handler is
-    registered last, so it runs first and runs the others itself before ``os._exit``.
+    Registered last, the handler runs first at exit (after the worker's multiprocessing
+    clean-up and once every non-daemon thread ended), runs the other handlers itself and
+    ends with status 0: a pool tells a worker's failure by its results, not its status.
     """
     if not _teardown():
         atexit.register(_end_now)
@@ -84,8 +94,5 @@ def end_at_exit_without_teardown() -> None:
 
 def _end_now() -> None:
     atexit.unregister(_end_now)
-    if _other_threads_running():
-        return  # the interpreter waits for them and tears down as usual
-    atexit._run_exitfuncs()
-    _flush()
+    _finish()
     os._exit(0)

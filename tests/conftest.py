@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         total = sum(scopes.values())
         long = ", ".join(f"{s} {t:.0f}s" for s, t in scopes.items() if t > 20)
         terminalreporter.write_line(f"{name}: {total:.0f}s busy; {long}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_node_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A node directory per test session (and test process): nothing a run keeps there
+    (transpiled files, remembered import checks, projects read from a bucket) comes from an
+    earlier session or outlives this one. Tests that need their own still set theirs."""
+    old = os.environ.get("ESRUNNER_NODE_DIR")
+    os.environ["ESRUNNER_NODE_DIR"] = str(tmp_path_factory.mktemp("node"))
+    yield
+    if old is None:
+        os.environ.pop("ESRUNNER_NODE_DIR", None)
+    else:
+        os.environ["ESRUNNER_NODE_DIR"] = old
 
 
 @pytest.fixture

@@ -93,19 +93,16 @@ def preflight(
         PreflightError: listing every error found.
     """
     project, _ = ProjectDocs.from_files(files, max_windows)
+    watch = verdicts.ImportPass(project)  # what the checks import from here on
     found = _run(project, QUICK_RULES)  # a broken project is refused before imports
     if passed_quick is not None and not _errors(found):
         passed_quick()
     if import_classes and not _errors(found):
         key = verdicts.verdict_key(project)
-        known = verdicts.remembered(key)
-        if known is not None:  # this node checked the same classes and code before
-            found = sorted([*found, *known], key=Diagnostic.order)
-        else:
-            before = set(found)
+        if not verdicts.remembered(key):  # this node has not checked the same code before
             found = _run(project, IMPORTING_RULES)
             if not _errors(found):
-                verdicts.remember(key, [d for d in found if d not in before])
+                watch.remember(key)
     return _raise_or_warn(found)
 
 

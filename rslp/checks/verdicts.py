@@ -3,41 +3,50 @@
 The preflight's second pass (:data:`rslp.checks.rules.IMPORTING_RULES`) imports every
 class a project names and binds its arguments: seconds, when a model's classes import
 torch and Lightning. Its verdict follows from what that pass reads and from the code it
-imports, so a pass is remembered under a key made of both, in this node's cache
-(``$ESRUNNER_NODE_DIR/checked/<key>.json``, holding the pass's warnings): the next run of
-the same project on this node (another request, another step in a fresh process) skips
-the imports, and a driver whose workers run the model never imports it.
+imports, so a pass is remembered in this node's cache
+(``$ESRUNNER_NODE_DIR/checked/<key>.json``): the next run of the same project on this node
+(another request, another step in a fresh process) skips the imports, and a driver whose
+workers run the model never imports it.
 
-The key covers every class site (file, key path, class path, arguments, and whether the
-first pass reported it), the source file each class's module is found in (size and
-modification time, found without importing it), every installed distribution's name and
-version, ``sys.path``, the Python version and this package's own sources. Only passes are
-remembered; deleting the directory forgets them.
+What a remembered pass depends on, and is checked against before it is trusted:
+
+- the key: every class site (file, key path, class path, arguments, and whether the first
+  pass reported it), the source file each class's module is found in, every installed
+  distribution (the names of the ``*.dist-info`` directories on ``sys.path``: name and
+  version), ``sys.path``, the Python version and this package's own sources;
+- the files of every module the pass imported from outside the standard library and
+  ``site-packages`` (plugins on ``PYTHONPATH``, editable installs, a project's own code),
+  stored with the verdict and compared (size, modification time) before it is used.
+
+Only passes are remembered, and only by a process that had not imported any of the
+project's classes before the pass (a long-lived process may hold code older than the files
+on disk). What stays out: a package in ``site-packages`` edited in place without a new
+version, and the system libraries an extension loads. Deleting the directory forgets every
+verdict.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import sys
-from dataclasses import asdict
+import sysconfig
 from pathlib import Path
 
 from rslp.bucket import node_base
-from rslp.checks.diagnostics import Diagnostic
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules.classes import class_sites
 from rslp.fsutil import atomic_path
 from rslp.plugins import module_origin, resolve_class_path
 
 logger = logging.getLogger(__name__)
-VERSION = "1"
+VERSION = "2"
 PACKAGE = Path(__file__).resolve().parents[1]  # rslp/
+Stat = list[object]
 
 
-def _stat(path: Path | str | None) -> list[object]:
+def _stat(path: Path | str | None) -> Stat:
     if path is None:
         return [None]
     try:
@@ -47,42 +56,58 @@ def _stat(path: Path | str | None) -> list[object]:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-def _distributions() -> list[tuple[str, str]]:
-    found = set()
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        found.add((str(name or "?").lower(), str(dist.version)))
+def _distributions() -> list[str]:
+    """The installed distributions' metadata directories (name and version), on sys.path."""
+    found: set[str] = set()
+    for entry in sys.path:
+        try:
+            names = (p.name for p in Path(entry or ".").iterdir())
+            found.update(n for n in names if n.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
     return sorted(found)
 
 
-def _own_sources() -> list[list[object]]:
+def _own_sources() -> list[Stat]:
     return [[str(p.relative_to(PACKAGE)), *_stat(p)[1:]] for p in sorted(PACKAGE.rglob("*.py"))]
 
 
-def verdict_key(project: ProjectDocs) -> str:
-    """The key of what the import pass would read and import for ``project`` (hex)."""
-    reported = {(d.file, d.key) for d in project.found if d.rule == "class_path"}
-    sites = []
-    for site in class_sites(project):
-        module = resolve_class_path(site.class_path).rpartition(".")[0]
-        sites.append(
+def _site_modules(project: ProjectDocs) -> set[str]:
+    """The modules of the project's classes but this package's own."""
+    modules = {resolve_class_path(s.class_path).rpartition(".")[0] for s in class_sites(project)}
+    return {m for m in modules if m != "rslp" and not m.startswith("rslp.")}
+
+
+def verdict_key(project: ProjectDocs) -> str | None:
+    """The key of what the import pass reads and imports for ``project`` (hex).
+
+    Returns:
+        the key, or None when it cannot be made here (the pass then runs, unremembered).
+    """
+    try:
+        reported = {(d.file, d.key) for d in project.found if d.rule == "class_path"}
+        sites = [
             [
                 str(site.doc.path),
                 list(site.key),
                 site.class_path,
                 site.args,
                 (site.doc.path, site.class_key) in reported,
-                _stat(module_origin(module)),
+                _stat(module_origin(resolve_class_path(site.class_path).rpartition(".")[0])),
             ]
-        )
-    parts = {
-        "version": VERSION,
-        "python": [sys.version, sys.executable, sys.path],
-        "sites": sites,
-        "distributions": _distributions(),
-        "rslp": _own_sources(),
-    }
-    text = json.dumps(parts, sort_keys=True, default=str)
+            for site in class_sites(project)
+        ]
+        parts = {
+            "version": VERSION,
+            "python": [sys.version, sys.executable, sys.path],
+            "sites": sites,
+            "distributions": _distributions(),
+            "rslp": _own_sources(),
+        }
+        text = json.dumps(parts, sort_keys=True, default=str)
+    except Exception as e:  # a key that cannot be made only costs the imports
+        logger.debug("the import check's key cannot be made: %s", e)
+        return None
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -90,22 +115,54 @@ def _path(key: str) -> Path:
     return node_base() / "checked" / f"{key}.json"
 
 
-def remembered(key: str) -> list[Diagnostic] | None:
-    """The warnings of a remembered pass under ``key``; None when none is remembered."""
+def remembered(key: str | None) -> bool:
+    """Whether a pass is remembered under ``key`` and the files it imported are unchanged."""
+    if key is None:
+        return False
     try:
-        rows = json.loads(_path(key).read_text())
-        return [Diagnostic(**{**row, "file": Path(row["file"])}) for row in rows]
+        files = json.loads(_path(key).read_text())["files"]
     except (OSError, ValueError, TypeError, KeyError):
-        return None
+        return False
+    return all(_stat(f[0]) == f for f in files)
 
 
-def remember(key: str, warnings: list[Diagnostic]) -> None:
-    """Remember a pass under ``key``, with its warnings (an unwritable cache: not at all)."""
-    rows = [{**asdict(d), "file": str(d.file)} for d in warnings]
-    try:
-        path = _path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(rows))
-    except OSError as e:
-        logger.debug("the import check's pass is not remembered: %s", e)
+class ImportPass:
+    """What the import pass imports, watched so that a pass can be remembered.
+
+    Use it around the checks: ``watch = ImportPass(project)`` before the first pass (the
+    quick pass imports this package's strategies, and a plugin's), run the rules, then
+    ``watch.remember(key)`` if they found no error.
+    """
+
+    _ROOTS = tuple(
+        {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    )
+
+    def __init__(self, project: ProjectDocs) -> None:
+        self.project = project
+        self.before = set(sys.modules)
+
+    def _loaded_files(self) -> list[Stat]:
+        out = []
+        for name in sorted(set(sys.modules) - self.before):
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if file and not str(file).startswith(self._ROOTS):
+                out.append(_stat(file))
+        return out
+
+    def remember(self, key: str | None) -> None:
+        """Remember the pass under ``key``.
+
+        Not at all without a key, when code was loaded before the pass, or when the cache
+        cannot be written.
+        """
+        # Code this process loaded before may be older than the files on disk.
+        if key is None or _site_modules(self.project) & self.before:
+            return
+        try:
+            path = _path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps({"files": self._loaded_files()}))
+        except OSError as e:
+            logger.debug("the import check's pass is not remembered: %s", e)

@@ -23,7 +23,6 @@ def test_the_real_base_lock_splits_into_cuda_torch_and_the_rest() -> None:
             assert entry == whole[name] and "--hash=sha256:" in entry  # hashes kept
     cuda, torch, rest = (set(parts[p][0]) for p in image.BASE_PARTS)
     assert {"nvidia-cudnn-cu13", "nvidia-cublas", "cuda-bindings"} <= cuda
-    assert all(n.startswith(("nvidia-", "cuda-")) for n in cuda)
     assert torch == {"torch", "torchvision", "triton"}
     assert {"rslearn", "ray", "numpy", "lightning"} <= rest
     assert parts["base"][1] == unsafe  # setuptools and the like stay in the unsafe section

@@ -19,6 +19,14 @@ from pathlib import Path
 from rslp.process_exit import exit_now
 
 out = Path(sys.argv[1])
+
+
+class TornDown:  # its __del__ runs only in the interpreter's teardown
+    def __del__(self, _write=Path.write_text, _path=out / "torn_down.txt"):
+        _write(_path, "yes")
+
+
+KEEP = TornDown()
 logging.basicConfig(filename=out / "log.txt", level=logging.INFO)
 logging.getLogger("t").info("logged before exit")
 atexit.register(lambda: (out / "atexit.txt").write_text("ran"))
@@ -52,6 +60,7 @@ def test_exit_now_flushes_logs_runs_exit_handlers_and_keeps_the_status(
     assert out.stdout == "no newline, still buffered"
     assert "logged before exit" in (tmp_path / "log.txt").read_text()
     assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert not (tmp_path / "torn_down.txt").exists()  # ended without the teardown
 
 
 def test_a_message_is_printed_with_status_1_as_sys_exit_does(tmp_path: Path) -> None:
@@ -70,14 +79,27 @@ def test_teardown_env_gives_a_normal_exit(tmp_path: Path) -> None:
     out = _run(tmp_path, "4", ESRUNNER_EXIT_TEARDOWN="1")
     assert out.returncode == 4 and out.stdout == "no newline, still buffered"
     assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert (tmp_path / "torn_down.txt").read_text() == "yes"  # the teardown ran
 
 
 WORKER = """
 import atexit, multiprocessing, sys
 from pathlib import Path
 
+class TornDown:  # its __del__ runs only in the interpreter's teardown
+    def __init__(self, path):
+        self.path = path
+
+    def __del__(self, _write=Path.write_text):
+        _write(self.path, "yes")
+
+
+KEEP = []
+
+
 def work(q, out):
     from rslp.process_exit import end_at_exit_without_teardown
+    KEEP.append(TornDown(Path(out) / "worker-torn-down.txt"))
     atexit.register(lambda: (Path(out) / "worker-atexit.txt").write_text("ran"))
     end_at_exit_without_teardown()
     for i in range(2000):  # through the queue's feeder thread: flushed before the end
@@ -107,3 +129,4 @@ def test_a_worker_ends_without_teardown_after_its_queue_is_flushed(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "True"]
     assert (tmp_path / "worker-atexit.txt").read_text() == "ran"
+    assert not (tmp_path / "worker-torn-down.txt").exists()
