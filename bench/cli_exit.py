@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.common import measured
 
 REPO = Path(__file__).resolve().parents[1]
 ESRUNNER = str(Path(sys.executable).with_name("esrunner"))
@@ -27,9 +27,7 @@ def run(scratch: Path, workers: int, teardown: bool) -> float:
     shutil.rmtree(scratch, ignore_errors=True)
     env = dict(os.environ, ESRUNNER_EXIT_TEARDOWN="1" if teardown else "0")
     cmd = [ESRUNNER, "run", str(REPO / "data" / "demo"), "--scratch", str(scratch)]
-    t0 = time.perf_counter()
-    subprocess.run([*cmd, "--workers", str(workers)], env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return measured([*cmd, "--workers", str(workers)], env)[0]
 
 
 def main() -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.common import measured
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
@@ -37,9 +37,7 @@ STEPS = ("partition", "dataset", "inference", "postprocess", "combine")
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return measured(cmd, env)[0]
 
 
 def steps(tmp: Path, node: Path, remember: bool) -> dict[str, float]:

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rslp.errors import RunnerError
-from rslp.fsutil import URL, atomic_path, fresh_dir, publish_dir
+from rslp.fsutil import URL, atomic_path, fresh_dir, publish_dir, signature
 
 SCHEMES = ("s3", "gs", "gcs", "az", "abfs")
 MARKER = ".complete"
@@ -311,7 +311,7 @@ class Bucket:
             for p in local.rglob("*")
             if p.is_file() and p.name != MARKER
         )
-        stat = {n: _stat(local / n) for n in names}
+        stat = {n: signature(local / n) for n in names}
         before = self._pushed(local, rel)
         send = [n for n in names if before.get(n) != stat[n]]
         with self._errors(f"writing {rel or self.url}/"):
@@ -370,11 +370,6 @@ class Bucket:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return True
-
-
-def _stat(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
 
 
 def node_base() -> Path:

@@ -29,6 +29,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def signature(path: Path | str) -> list[int]:
+    """A file's size and modification time (ns): what changes when the file is rewritten.
+
+    Raises:
+        OSError: the file cannot be stat'ed.
+    """
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; rename it onto ``final`` on success."""

@@ -37,8 +37,8 @@ from pathlib import Path
 from rslp.bucket import node_base
 from rslp.checks.project import ProjectDocs
 from rslp.checks.rules.classes import class_sites
-from rslp.fsutil import atomic_path
-from rslp.plugins import module_origin, resolve_class_path
+from rslp.fsutil import atomic_path, signature
+from rslp.plugins import module_origin
 
 logger = logging.getLogger(__name__)
 VERSION = "2"
@@ -50,10 +50,9 @@ def _stat(path: Path | str | None) -> Stat:
     if path is None:
         return [None]
     try:
-        st = Path(path).stat()
+        return [str(path), *signature(path)]
     except OSError:
         return [str(path), None]
-    return [str(path), st.st_size, st.st_mtime_ns]
 
 
 def _distributions() -> list[str]:
@@ -74,8 +73,7 @@ def _own_sources() -> list[Stat]:
 
 def _site_modules(project: ProjectDocs) -> set[str]:
     """The modules of the project's classes but this package's own."""
-    modules = {resolve_class_path(s.class_path).rpartition(".")[0] for s in class_sites(project)}
-    return {m for m in modules if m != "rslp" and not m.startswith("rslp.")}
+    return {site.module for site in class_sites(project) if not site.own}
 
 
 def verdict_key(project: ProjectDocs) -> str | None:
@@ -93,7 +91,7 @@ def verdict_key(project: ProjectDocs) -> str | None:
                 site.class_path,
                 site.args,
                 (site.doc.path, site.class_key) in reported,
-                _stat(module_origin(resolve_class_path(site.class_path).rpartition(".")[0])),
+                _stat(module_origin(site.module)),
             ]
             for site in class_sites(project)
         ]

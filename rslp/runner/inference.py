@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from rslp.errors import ProjectError, StepError
-from rslp.fsutil import atomic_path, sha256_file
+from rslp.fsutil import atomic_path, sha256_file, signature
 from rslp.logs import quiet_libraries
 from rslp.plugins import class_nodes, import_class, key_str
 from rslp.runner import device
@@ -255,7 +255,7 @@ _CACHE: dict[tuple[str, ...], Predictor] = {}
 
 def _predictor_key(ctx: RunContext) -> tuple[str, ...]:
     ckpt = ctx.files.checkpoint
-    ck = f"{ckpt}:{ckpt.stat().st_size}:{ckpt.stat().st_mtime_ns}" if ckpt else "-"
+    ck = ":".join(map(str, [ckpt, *signature(ckpt)])) if ckpt else "-"
     return (
         sha256_file(ctx.files.model_yaml),
         sha256_file(ctx.files.dataset_json),

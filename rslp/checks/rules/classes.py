@@ -47,6 +47,16 @@ class ClassSite:
         return d
 
     @property
+    def module(self) -> str:
+        """The module its class is in (the class path resolved, aliases mapped)."""
+        return resolve_class_path(self.class_path).rpartition(".")[0]
+
+    @property
+    def own(self) -> bool:
+        """Whether its class is this package's own (it imports in a blink)."""
+        return resolve_class_path(self.class_path).startswith("rslp.")
+
+    @property
     def class_key(self) -> str | None:
         """The key path its class path is reported at."""
         return self.diag("", (*self.key, "class_path"), "").key
@@ -132,15 +142,11 @@ def check_class_sources(project: ProjectDocs) -> list[Diagnostic]:
     """
     out = []
     for site in class_sites(project):
-        if _own(site):  # this package's strategies import in a blink: check them whole
+        if site.own:  # this package's strategies import in a blink: check them whole
             out += check_class(site)
         elif (err := find_class(site.class_path)) is not None:
             out.append(site.missing(err))
     return out
-
-
-def _own(site: ClassSite) -> bool:
-    return resolve_class_path(site.class_path).startswith("rslp.")
 
 
 def check_class_paths(project: ProjectDocs) -> list[Diagnostic]:
@@ -152,6 +158,6 @@ def check_class_paths(project: ProjectDocs) -> list[Diagnostic]:
     reported = {(d.file, d.key) for d in project.found if d.rule == "class_path"}
     out: list[Diagnostic] = []
     for site in class_sites(project):
-        if not _own(site) and (site.doc.path, site.class_key) not in reported:
+        if not site.own and (site.doc.path, site.class_key) not in reported:
             out += check_class(site)
     return out
